@@ -53,7 +53,8 @@ class Api:
             access=access,
             refresh=refresh_token,
             csrf=s.csrf.issue(),
-            refresh_max_age=s.settings.refresh_absolute,
+            # Counted from login: a rotated cookie must not outlive the family's absolute lifetime.
+            refresh_max_age=s.refresh.remaining(family),
         )
         return response
 

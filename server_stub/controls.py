@@ -56,8 +56,15 @@ class Faults:
                 raise ValueError(f"unknown fault {item!r}; known keys: {sorted(FAULT_KEYS)}")
             if "status" in item and not (isinstance(item["status"], int) and 100 <= item["status"] <= 599):
                 raise ValueError(f"fault status must be an HTTP status, got {item['status']!r}")
-            if "delay_ms" in item and not (isinstance(item["delay_ms"], (int, float)) and item["delay_ms"] >= 0):
+            delay = item.get("delay_ms", 0)
+            if not isinstance(delay, (int, float)) or isinstance(delay, bool) or delay < 0:
                 raise ValueError(f"delay_ms must be a number >= 0, got {item['delay_ms']!r}")
+            # A non-string body or a "drop": "no" would otherwise surface later, as a 500 or a wrong fault.
+            if "body" in item and not isinstance(item["body"], str):
+                raise ValueError(f"fault body must be a string, got {item['body']!r}")
+            for flag in ("drop", "rotate_then_drop"):
+                if flag in item and not isinstance(item[flag], bool):
+                    raise ValueError(f"{flag} must be true or false, got {item[flag]!r}")
         return items
 
     def next_refresh(self):

@@ -3,6 +3,7 @@
 import hmac
 import hashlib
 import json
+import math
 import secrets
 
 from starlette.responses import JSONResponse, Response
@@ -70,11 +71,23 @@ async def read_json_object(request):
         raise ApiError(415, "expected Content-Type: application/json")
     raw = await read_body(request)
     try:
-        value = json.loads(raw)
+        # NaN, Infinity and overflowing numbers are not JSON (RFC 8259) and would come back as a 500.
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError):
         raise ApiError(400, "malformed JSON body") from None
     if not isinstance(value, dict):
         raise ApiError(400, "JSON body must be an object")
+    return value
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
     return value
 
 

@@ -1,0 +1,130 @@
+"""AuthClient options: named defaults, validated once at construction (UsageError names the argument)."""
+
+from . import urls
+from .coordinator import DEFAULT_LEEWAY, DEFAULT_REFRESH_RETRIES
+from .errors import UsageError
+from .tokens import DEFAULT_TOKEN_FIELD
+
+DEFAULT_MODE = "cookie"
+MODES = ("cookie", "bearer")
+DEFAULT_CSRF_COOKIE = "csrf_token"
+DEFAULT_CSRF_HEADER = "X-CSRF-Token"
+DEFAULT_REFRESH_ON = (401,)
+DEFAULT_REFRESH_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = None  # fetch semantics: a request waits as long as the browser lets it
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def check_timeout(name, value, *, allow_none=True):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise UsageError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def check_headers(name, headers):
+    if headers is None:
+        return []
+    if not hasattr(headers, "items"):
+        raise UsageError(f"{name} must be a dict of header names to values, got {type(headers).__name__}")
+    pairs = []
+    for key, value in headers.items():
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise UsageError(f"{name}: header {key!r} must map a name to a string value, got {value!r}")
+        pairs.append((key, value))
+    return pairs
+
+
+class Options:
+    def __init__(
+        self,
+        page_url,
+        base_url,
+        *,
+        refresh_url,
+        allowed_origins,
+        mode,
+        token_field,
+        csrf_cookie,
+        csrf_header,
+        refresh_on,
+        no_refresh_for,
+        login_url,
+        logout_url,
+        headers,
+        timeout,
+        refresh_timeout,
+        refresh_retries,
+        leeway,
+        max_in_flight,
+    ):
+        self.page_url = page_url
+        self.page_origin = urls.origin(page_url)
+        self.base_url = urls.resolve(page_url, base_url, argument="base_url")
+        if not self.base_url.endswith("/"):
+            self.base_url = urls.without_fragment_and_query(self.base_url) + "/"
+        origins = [self.page_origin]
+        for item in allowed_origins or ():
+            origins.append(urls.origin(urls.resolve(page_url, item, argument="allowed_origins")))
+        self.allowed_origins = origins
+        if not isinstance(refresh_url, str) or not refresh_url:
+            raise UsageError("refresh_url is required: the URL of the refresh-token endpoint")
+        self.refresh_url = self._absolute(refresh_url, "refresh_url")
+        if not self.allowed(self.refresh_url):
+            raise UsageError(
+                f"refresh_url {refresh_url!r} is on {urls.origin(self.refresh_url)}, which is not the page's "
+                f"origin nor in allowed_origins; credentials are never sent there"
+            )
+        if mode not in MODES:
+            raise UsageError(f"mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+        if not isinstance(token_field, str) or not token_field:
+            raise UsageError(f"token_field must be a dotted path like 'data.accessToken', got {token_field!r}")
+        self.token_field = token_field
+        for name, value in (("csrf_cookie", csrf_cookie), ("csrf_header", csrf_header)):
+            if value is not None and (not isinstance(value, str) or not value):
+                raise UsageError(f"{name} must be a non-empty string or None, got {value!r}")
+        self.csrf_cookie = csrf_cookie
+        self.csrf_header = csrf_header
+        try:
+            statuses = tuple(refresh_on)
+        except TypeError:
+            raise UsageError(f"refresh_on must be a tuple of HTTP statuses, got {refresh_on!r}") from None
+        for status in statuses:
+            if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599 or status == 403:
+                raise UsageError(f"refresh_on: {status!r} is not a 4xx/5xx status that may mean 'stale' (403 never does)")
+        self.refresh_on = statuses
+        self.login_url = None if login_url is None else self._absolute(login_url, "login_url")
+        self.logout_url = None if logout_url is None else self._absolute(logout_url, "logout_url")
+        exempt = [self.refresh_url]
+        for url in no_refresh_for or ():
+            exempt.append(self._absolute(url, "no_refresh_for"))
+        exempt += [u for u in (self.login_url, self.logout_url) if u]
+        self.no_refresh_for = [urls.without_fragment_and_query(u) for u in exempt]
+        self.headers = check_headers("headers", headers)
+        self.timeout = check_timeout("timeout", timeout)
+        self.refresh_timeout = check_timeout("refresh_timeout", refresh_timeout, allow_none=False)
+        if isinstance(refresh_retries, bool) or not isinstance(refresh_retries, int) or refresh_retries < 0:
+            raise UsageError(f"refresh_retries must be an int >= 0, got {refresh_retries!r}")
+        self.refresh_retries = refresh_retries
+        self.leeway = check_timeout("leeway", leeway, allow_none=False)
+        if max_in_flight is not None and (
+            isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1
+        ):
+            raise UsageError(f"max_in_flight must be None or an int >= 1, got {max_in_flight!r}")
+        self.max_in_flight = max_in_flight
+
+    def _absolute(self, url, argument):
+        # Configuration URLs read like links on the page; request URLs hang under base_url.
+        return urls.resolve(self.page_url, url, argument=argument)
+
+    def resolve(self, url):
+        return urls.join(self.base_url, url)
+
+    def allowed(self, absolute_url):
+        return urls.origin(absolute_url) in self.allowed_origins
+
+    def refreshable(self, absolute_url):
+        return urls.without_fragment_and_query(absolute_url) not in self.no_refresh_for

@@ -1,0 +1,308 @@
+"""The coordinator: every decision authfetch makes, and no I/O.
+
+Theory of operation
+-------------------
+Requests that carry credentials are *tickets*. The coordinator is told what happens to them
+(started, answered, abandoned) and what happens to the refresh (succeeded, failed), each with
+the current time, and answers with *commands* for the driver to carry out: Send, Deliver,
+Fail, StartRefresh, RetryRefresh, Emit. It never sends, waits or sleeps itself.
+
+Credentials have a *generation*: 0 at start, +1 on every successful refresh or sign-in. A
+ticket remembers the generation it was sent with, so a 401 is read correctly:
+
+    401, ticket.generation == current, no refresh running   -> start the refresh, hold ticket
+    401, ticket.generation == current, refresh running      -> hold ticket (join the refresh)
+    401, ticket.generation <  current                       -> replay now: already refreshed
+    401 on a replay, or a body that cannot be replayed      -> give the 401 back, no loop
+
+A ticket that is not yet sent waits in ``waiting`` while a refresh runs (it would only carry a
+credential known to be stale) or while ``max_in_flight`` tickets are out. The refresh outcome:
+
+    success                       -> generation += 1; every waiting ticket is sent (replays
+                                     flagged); emit "refresh"
+    400 / 401 / 403 / reused      -> session ends: every waiting ticket fails SESSION_EXPIRED,
+                                     "session-expired" once; later tickets fail unsent until a
+                                     sign-in
+    anything else (network, 5xx,  -> retry after jittered exponential backoff (Retry-After
+    408, 429, bad body, timeout)     honoured) up to ``refresh_retries``; then every waiting
+                                     ticket fails REFRESH_FAILED, "refresh-failed", the session
+                                     is kept and the next ticket tries again
+"""
+
+LIVE = "live"
+ENDED = "ended"
+SIGNED_OUT = "signed-out"
+
+SESSION_EXPIRED = "session-expired"
+REFRESH_FAILED = "refresh-failed"
+NON_REPLAYABLE = "non-replayable"
+
+DEFINITIVE_REFRESH_STATUSES = (400, 401, 403)
+DEFAULT_REFRESH_RETRIES = 3
+DEFAULT_LEEWAY = 30.0
+BACKOFF_BASE = 0.25  # seconds before the first retry, doubled each time, then jittered
+BACKOFF_CAP = 8.0
+MAX_RETRY_AFTER = 30.0  # a longer Retry-After gives up now instead of holding requests
+
+
+class Ticket:
+    """One credentialed request as the coordinator sees it."""
+
+    def __init__(self, ident, *, replayable=True):
+        self.ident = ident
+        self.replayable = replayable
+        self.generation = None  # generation it was last sent with
+        self.replayed = False
+        self.state = "new"  # new -> waiting / in-flight -> done
+
+
+class Send:
+    kind = "send"
+
+    def __init__(self, ticket, generation, replay):
+        self.ticket = ticket
+        self.generation = generation
+        self.replay = replay
+
+
+class Deliver:
+    kind = "deliver"
+
+    def __init__(self, ticket):
+        self.ticket = ticket
+
+
+class Fail:
+    kind = "fail"
+
+    def __init__(self, ticket, reason):
+        self.ticket = ticket
+        self.reason = reason
+
+
+class StartRefresh:
+    kind = "start-refresh"
+
+    def __init__(self, attempt, reason):
+        self.attempt = attempt
+        self.reason = reason
+
+
+class RetryRefresh:
+    kind = "retry-refresh"
+
+    def __init__(self, attempt, delay):
+        self.attempt = attempt
+        self.delay = delay
+
+
+class Emit:
+    kind = "emit"
+
+    def __init__(self, name, fields):
+        self.name = name
+        self.fields = fields
+
+
+class Stats:
+    def __init__(self):
+        self.refreshes = 0  # refresh calls started, retries included
+        self.refresh_successes = 0
+        self.replays = 0
+        self.max_held = 0  # most tickets waiting at once
+
+    def as_dict(self):
+        return {
+            "refreshes": self.refreshes,
+            "refresh_successes": self.refresh_successes,
+            "replays": self.replays,
+            "max_held": self.max_held,
+        }
+
+
+class Coordinator:
+    def __init__(
+        self,
+        *,
+        max_in_flight=None,
+        refresh_retries=DEFAULT_REFRESH_RETRIES,
+        leeway=DEFAULT_LEEWAY,
+        random=None,
+    ):
+        self.max_in_flight = max_in_flight
+        self.refresh_retries = refresh_retries
+        self.leeway = leeway
+        self._random = random or (lambda: 0.5)
+        self.generation = 0
+        self.session = LIVE
+        self.refreshing = False
+        self.attempt = 0  # refresh attempts in the current round
+        self.expires_at = None  # when the current credential ends, on the monotonic clock
+        self.in_flight = 0
+        self.waiting = []
+        self.stats = Stats()
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def start(self, ticket, now):
+        """A credentialed request wants to go out."""
+        if ticket.state != "new":
+            raise ValueError(f"ticket {ticket.ident} already started")
+        if self.session != LIVE:
+            ticket.state = "done"
+            return [Fail(ticket, SESSION_EXPIRED)]
+        commands = []
+        if not self.refreshing and self._near_expiry(now):
+            commands += self._begin_refresh("expiry")
+        self._enqueue(ticket)
+        return commands + self._pump()
+
+    def response(self, ticket, status, now, *, refresh_wanted):
+        """An in-flight ticket got an HTTP response.
+
+        ``refresh_wanted``: the status is one the client refreshes on and no challenge says the
+        credential is fine (``insufficient_scope``); the client reads headers, this decides.
+        """
+        self._take_off_flight(ticket)
+        if not refresh_wanted:
+            return self._finish(ticket, Deliver(ticket))
+        if self.session != LIVE:
+            return self._finish(ticket, Fail(ticket, SESSION_EXPIRED))
+        if ticket.replayed:
+            return self._finish(ticket, Deliver(ticket))
+        commands = []
+        if ticket.generation == self.generation and not self.refreshing:
+            commands += self._begin_refresh("401")
+        if not ticket.replayable:
+            return commands + self._finish(ticket, Fail(ticket, NON_REPLAYABLE))
+        ticket.replayed = True  # its next send is the replay, the last one it gets
+        self._enqueue(ticket, front=True)
+        return commands + self._pump()
+
+    def abandon(self, ticket, now):
+        """The ticket ended outside the coordinator (network error, timeout, cancelled)."""
+        if ticket.state == "in-flight":
+            self._take_off_flight(ticket)
+        if ticket.state == "done":
+            return []
+        return self._finish(ticket, None)
+
+    def refresh_succeeded(self, now, *, lifetime=None):
+        """The refresh call returned new credentials; ``lifetime`` in seconds if known."""
+        self.refreshing = False
+        self.attempt = 0
+        self.stats.refresh_successes += 1
+        return self._new_credentials(now, lifetime) + [
+            Emit("refresh", {"generation": self.generation})
+        ] + self._pump()
+
+    def refresh_failed(self, now, *, status=None, definitive=False, retry_after=None, error=None):
+        """The refresh call failed: an HTTP ``status``, or none for a network error or timeout."""
+        if definitive or status in DEFINITIVE_REFRESH_STATUSES:
+            self.refreshing = False
+            self.attempt = 0
+            return self.end_session(SESSION_EXPIRED, status=status, error=error)
+        if self.attempt <= self.refresh_retries and (retry_after is None or retry_after <= MAX_RETRY_AFTER):
+            delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** (self.attempt - 1))) * (0.5 + self._random())
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            return [RetryRefresh(self.attempt + 1, delay)]
+        self.refreshing = False
+        self.attempt = 0
+        failed = self._fail_waiting(REFRESH_FAILED)
+        return failed + [Emit("refresh-failed", {"status": status, "error": error})]
+
+    def retry_refresh(self, now):
+        """The backoff of a RetryRefresh ran out: send the refresh again."""
+        if not self.refreshing:
+            return []
+        self.attempt += 1
+        self.stats.refreshes += 1
+        return [StartRefresh(self.attempt, "retry")]
+
+    def signed_in(self, now, *, lifetime=None):
+        """A sign-in answered 2xx: the session is live again with fresh credentials."""
+        self.session = LIVE
+        return self._new_credentials(now, lifetime) + self._pump()
+
+    def end_session(self, reason=SIGNED_OUT, *, status=None, error=None):
+        """The session is over: ``SESSION_EXPIRED`` (the server said so) or ``SIGNED_OUT``."""
+        if self.session != LIVE:
+            return self._fail_waiting(SESSION_EXPIRED)
+        self.session = ENDED if reason == SESSION_EXPIRED else SIGNED_OUT
+        self.expires_at = None
+        commands = self._fail_waiting(SESSION_EXPIRED)
+        if reason == SESSION_EXPIRED:
+            commands.append(Emit("session-expired", {"status": status, "error": error}))
+        return commands
+
+    # -- inner workings -----------------------------------------------------------------------
+
+    def _near_expiry(self, now):
+        return self.expires_at is not None and now >= self.expires_at - self.leeway
+
+    def _new_credentials(self, now, lifetime):
+        self.generation += 1
+        self.expires_at = None if lifetime is None else now + lifetime
+        return []
+
+    def _begin_refresh(self, reason):
+        self.refreshing = True
+        self.attempt = 1
+        self.stats.refreshes += 1
+        return [StartRefresh(1, reason), Emit("refresh-start", {"reason": reason, "attempt": 1})]
+
+    def _enqueue(self, ticket, front=False):
+        ticket.state = "waiting"
+        if front:
+            self.waiting.insert(0, ticket)
+        else:
+            self.waiting.append(ticket)
+
+    def _pump(self):
+        """Hand waiting tickets to the driver while no refresh runs and slots are free."""
+        if self.refreshing or not self.waiting:
+            self._note_held()
+            return []
+        room = len(self.waiting) if self.max_in_flight is None else self.max_in_flight - self.in_flight
+        commands = []
+        taken = 0
+        for ticket in self.waiting:
+            if len(commands) >= room:
+                break
+            taken += 1
+            if ticket.state != "waiting":
+                continue  # abandoned while it waited
+            ticket.state = "in-flight"
+            ticket.generation = self.generation
+            self.in_flight += 1
+            if ticket.replayed:
+                self.stats.replays += 1
+            commands.append(Send(ticket, self.generation, ticket.replayed))
+        del self.waiting[:taken]
+        return commands
+
+    def _note_held(self):
+        held = len(self.waiting)
+        if held > self.stats.max_held:
+            self.stats.max_held = held
+
+    def _take_off_flight(self, ticket):
+        if ticket.state != "in-flight":
+            raise ValueError(f"ticket {ticket.ident} is not in flight (it is {ticket.state})")
+        ticket.state = "answered"
+        self.in_flight -= 1
+
+    def _finish(self, ticket, command):
+        ticket.state = "done"
+        commands = [] if command is None else [command]
+        return commands + self._pump()
+
+    def _fail_waiting(self, reason):
+        commands = []
+        for ticket in self.waiting:
+            if ticket.state == "waiting":
+                ticket.state = "done"
+                commands.append(Fail(ticket, reason))
+        self.waiting = []
+        return commands

@@ -1,0 +1,19 @@
+"""Events handed to listeners: small values, one per happening.
+
+    api.on("refresh", lambda event: print(event.name, event.generation))
+
+Names: refresh-start, refresh, refresh-failed, session-expired, replay.
+"""
+
+EVENT_NAMES = ("refresh-start", "refresh", "refresh-failed", "session-expired", "replay")
+
+
+class Event:
+    def __init__(self, name, **fields):
+        self.name = name
+        self.fields = fields
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+    def __repr__(self):
+        return f"<Event {self.name} {self.fields!r}>"

@@ -1,0 +1,120 @@
+"""Request, Response and Headers: plain Python values the client hands around.
+
+A Response wraps whatever the transport returned; reading its body goes back through the
+transport, so no JS object is touched here.
+"""
+
+import json as _json
+
+from .errors import HTTPStatusError
+
+
+class Headers:
+    """Case-insensitive, order-keeping header pairs."""
+
+    def __init__(self, pairs=None):
+        self._pairs = []
+        if pairs is None:
+            return
+        items = pairs.items() if hasattr(pairs, "items") else pairs
+        for name, value in items:
+            self._pairs.append((str(name), str(value)))
+
+    def get(self, name, default=None):
+        wanted = name.lower()
+        for key, value in self._pairs:
+            if key.lower() == wanted:
+                return value
+        return default
+
+    def __getitem__(self, name):
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name):
+        return self.get(name) is not None
+
+    def set(self, name, value):
+        self.remove(name)
+        self._pairs.append((name, str(value)))
+
+    def remove(self, name):
+        wanted = name.lower()
+        self._pairs = [(k, v) for k, v in self._pairs if k.lower() != wanted]
+
+    def items(self):
+        return list(self._pairs)
+
+    def copy(self):
+        return Headers(self._pairs)
+
+    def __repr__(self):
+        return f"Headers({self._pairs!r})"
+
+
+class Request:
+    """What the caller asked for, normalised once; replays send it again unchanged.
+
+    ``content`` is the body as bytes or str (replayable), ``stream`` a body the transport can
+    send only once, ``native`` a browser body (FormData, Blob, URLSearchParams) the transport
+    buffers on first send.
+    """
+
+    def __init__(self, method, url, *, headers, content=None, native=None, stream=None, timeout=None, auth=True):
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.content = content
+        self.native = native
+        self.stream = stream
+        self.timeout = timeout
+        self.auth = auth
+
+    @property
+    def replayable(self):
+        return self.stream is None
+
+    def __repr__(self):
+        return f"<Request {self.method} {self.url}>"
+
+
+class Response:
+    """What came back. ``status``, ``ok``, ``url``, ``headers``; ``await text()/json()/bytes()``."""
+
+    def __init__(self, status, *, headers, url, reader, request=None, native=None):
+        self.status = status
+        self.headers = headers
+        self.url = url
+        self.request = request
+        self.native = native  # the transport's own response object (the embed hands it to JS)
+        self._reader = reader
+        self._content = None
+
+    @property
+    def ok(self):
+        return 200 <= self.status < 300
+
+    async def bytes(self):
+        if self._content is None:
+            self._content = await self._reader()
+        return self._content
+
+    async def text(self):
+        return (await self.bytes()).decode("utf-8")
+
+    async def json(self):
+        return _json.loads(await self.text())
+
+    def raise_for_status(self):
+        if self.status >= 400:
+            raise HTTPStatusError(
+                f"{self.status} for {self.request.method if self.request else 'request'} {self.url}",
+                request=self.request,
+                response=self,
+            )
+        return self
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.url}>"

@@ -1,0 +1,256 @@
+"""The async driver: carries out the coordinator's commands with a transport.
+
+One Session per refresh URL (and transport), shared by every AuthClient that names that URL,
+so two clients never refresh twice. Each request runs in its caller's own coroutine: the
+session only wakes it with a verdict (send, deliver, fail); the refresh runs in a task.
+"""
+
+from . import tokens
+from .compat import call_later, cancel, monotonic, random, spawn, Signal
+from .coordinator import NON_REPLAYABLE, REFRESH_FAILED, SESSION_EXPIRED, Coordinator, Ticket
+from .errors import AuthFetchError, NonReplayableBody, RefreshFailed, RequestTimeout, SessionExpired, UsageError
+from .events import Event
+from .models import Headers, Request
+
+_sessions = {}
+TIMED_OUT = "timed-out"
+
+
+def session_for(options, transport):
+    """The Session shared by clients with this refresh URL on this transport."""
+    key = (options.refresh_url, id(transport))
+    session = _sessions.get(key)
+    if session is None:
+        session = _sessions[key] = Session(options, transport)
+    elif session.options.mode != options.mode:
+        raise UsageError(
+            f"mode={options.mode!r} conflicts with an existing client for {options.refresh_url} "
+            f"(mode={session.options.mode!r}); clients sharing a refresh URL share one session"
+        )
+    return session
+
+
+class Job:
+    """A request in progress: its ticket, its caller's wake-up, and what it last got."""
+
+    def __init__(self, client, request, ticket):
+        self.client = client
+        self.request = request
+        self.ticket = ticket
+        self.signal = Signal()
+        self.verdicts = []
+        self.response = None
+        self.abort = None
+        self.timer = None
+        self.timed_out = False
+
+    def give(self, verdict):
+        self.verdicts.append(verdict)
+        self.signal.set()
+
+    async def next(self):
+        while not self.verdicts:
+            await self.signal.wait()
+        if self.timed_out:
+            return TIMED_OUT
+        return self.verdicts.pop(0)
+
+
+class Session:
+    def __init__(self, options, transport):
+        self.options = options
+        self.transport = transport
+        self.coordinator = Coordinator(
+            max_in_flight=options.max_in_flight,
+            refresh_retries=options.refresh_retries,
+            leeway=options.leeway,
+            random=random,
+        )
+        self.token = None  # bearer mode only, in memory only
+        self.listeners = []  # (client, name, callback)
+        self._jobs = {}
+        self._next_ident = 0
+        self._last_refresh_error = None
+
+    # -- requests -------------------------------------------------------------------------------
+
+    async def perform(self, client, request, *, coordinated):
+        self._next_ident += 1
+        job = Job(client, request, Ticket(self._next_ident, replayable=request.replayable))
+        if request.timeout is not None:
+            job.timer = call_later(request.timeout, lambda: self._time_out(job))
+        try:
+            if not coordinated:
+                return await self._send(job, replay=False)
+            self._jobs[job.ticket.ident] = job
+            self._apply(self.coordinator.start(job.ticket, monotonic()))
+            while True:
+                verdict = await job.next()
+                if verdict == TIMED_OUT:
+                    raise self._timeout_error(job)
+                if verdict.kind == "send":
+                    response = await self._send(job, replay=verdict.replay)
+                    job.response = response
+                    wanted = client.refresh_wanted(response)
+                    self._apply(self.coordinator.response(job.ticket, response.status, monotonic(), refresh_wanted=wanted))
+                elif verdict.kind == "deliver":
+                    return job.response
+                else:
+                    raise self._failure(job, verdict.reason)
+        finally:
+            cancel(job.timer)
+            self._jobs.pop(job.ticket.ident, None)
+            if coordinated:
+                self._apply(self.coordinator.abandon(job.ticket, monotonic()))
+
+    async def _send(self, job, *, replay):
+        if replay:
+            self._emit("replay", request=job.request)
+        job.abort = self.transport.abort_handle() if job.request.timeout is not None else None
+        headers, credentials = job.client.outgoing(job.request, self.token)
+        try:
+            return await self.transport.send(job.request, headers=headers, credentials=credentials, abort=job.abort)
+        except AuthFetchError:
+            if job.timed_out:
+                raise self._timeout_error(job) from None
+            raise
+        finally:
+            job.abort = None
+
+    def _time_out(self, job):
+        job.timed_out = True
+        if job.abort is not None:
+            job.abort.abort()
+        job.give(TIMED_OUT)
+
+    def _timeout_error(self, job):
+        return RequestTimeout(
+            f"{job.request.method} {job.request.url} took longer than its timeout of {job.request.timeout} s",
+            request=job.request,
+            response=job.response,
+        )
+
+    def _failure(self, job, reason):
+        request, response = job.request, job.response
+        if reason == SESSION_EXPIRED:
+            return SessionExpired(
+                f"the session has ended; sign in again ({request.method} {request.url} was not completed)",
+                request=request,
+                response=response,
+            )
+        if reason == REFRESH_FAILED:
+            return RefreshFailed(
+                f"could not renew the session for {request.method} {request.url}: {self._last_refresh_error}",
+                request=request,
+                response=response,
+                cause=self._last_refresh_error,
+            )
+        if reason == NON_REPLAYABLE:
+            return NonReplayableBody(
+                f"{request.method} {request.url} got {response.status} and its body is a stream that was already "
+                f"sent, so it cannot be replayed; the session was renewed: send a new request",
+                request=request,
+                response=response,
+            )
+        return AuthFetchError(f"{request.method} {request.url} failed: {reason}", request=request, response=response)
+
+    # -- commands -------------------------------------------------------------------------------
+
+    def _apply(self, commands):
+        for command in commands:
+            kind = command.kind
+            if kind in ("send", "deliver", "fail"):
+                job = self._jobs.get(command.ticket.ident)
+                if job is not None:
+                    job.give(command)
+            elif kind == "start-refresh":
+                spawn(self._refresh())
+            elif kind == "retry-refresh":
+                call_later(command.delay, lambda: self._apply(self.coordinator.retry_refresh(monotonic())))
+            elif kind == "emit":
+                self._emit(command.name, **command.fields)
+
+    def _emit(self, name, **fields):
+        event = Event(name, **fields)
+        for client, wanted, callback in list(self.listeners):
+            if wanted == name or wanted == "*":
+                try:
+                    callback(event)
+                except Exception as error:  # a broken listener must not break requests
+                    print(f"authfetch: listener for {name!r} raised {error!r}")
+
+    # -- the refresh ----------------------------------------------------------------------------
+
+    async def _refresh(self):
+        """One refresh call, sent with the plain transport, never through the wrapped path."""
+        options = self.options
+        headers = Headers()
+        csrf = options.csrf_cookie and self.transport.read_cookie(options.csrf_cookie)
+        if csrf and options.csrf_header:
+            headers.set(options.csrf_header, csrf)
+        request = Request("POST", options.refresh_url, headers=headers, timeout=options.refresh_timeout)
+        abort = self.transport.abort_handle()
+        timer = call_later(options.refresh_timeout, abort.abort)
+        try:
+            response = await self.transport.send(request, headers=headers, credentials=True, abort=abort)
+            body = None
+            try:
+                body = await response.json()
+            except (AuthFetchError, ValueError, UnicodeError):
+                body = None
+        except AuthFetchError as error:
+            reason = "timed out" if abort.aborted else str(error)
+            self._last_refresh_error = reason
+            self._apply(self.coordinator.refresh_failed(monotonic(), error=reason))
+            return
+        finally:
+            cancel(timer)
+        self._refresh_answered(response, body)
+
+    def _refresh_answered(self, response, body):
+        now = monotonic()
+        status = response.status
+        if 200 <= status < 300:
+            token = tokens.lookup(body, self.options.token_field) if isinstance(body, dict) else None
+            if self.options.mode == "bearer" and not (isinstance(token, str) and token):
+                self._last_refresh_error = f"refresh answered {status} without {self.options.token_field}"
+                self._apply(self.coordinator.refresh_failed(now, status=status, error=self._last_refresh_error))
+                return
+            if self.options.mode == "bearer":
+                self.token = token
+            lifetime = tokens.lifetime(body, token) if isinstance(body, dict) else None
+            self._apply(self.coordinator.refresh_succeeded(now, lifetime=lifetime))
+            return
+        message = body.get("message") if isinstance(body, dict) else None
+        self._last_refresh_error = f"refresh answered {status}" + (f" ({message})" if message else "")
+        self._apply(
+            self.coordinator.refresh_failed(
+                now,
+                status=status,
+                definitive=message == "refresh_token_reused",
+                retry_after=_retry_after(response.headers.get("retry-after")),
+                error=self._last_refresh_error,
+            )
+        )
+
+    # -- sign in and out ------------------------------------------------------------------------
+
+    def signed_in(self, token, lifetime):
+        if self.options.mode == "bearer":
+            self.token = token
+        self._apply(self.coordinator.signed_in(monotonic(), lifetime=lifetime))
+
+    def signed_out(self):
+        self.token = None
+        self._apply(self.coordinator.end_session())
+
+
+def _retry_after(value):
+    """Seconds from a Retry-After header (the delta form; an HTTP date is ignored)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

@@ -1,0 +1,141 @@
+"""A fake transport for tests: a handler callable plays the server (like httpx.MockTransport).
+
+    def handler(sent):
+        return reply(200, json={"ok": True})
+    api = AuthClient("https://app.test/api", refresh_url="/api/refresh", transport=FakeTransport(handler))
+
+The handler may be async. Raising NetworkFailure (or anything) from it is a network error.
+The fake keeps a cookie jar (``cookies``) that pages could read, and every request it saw
+(``sent``), so tests count what reached the "server".
+"""
+
+import json as _json
+
+from .compat import Signal, spawn
+from .errors import NetworkError
+from .models import Headers, Response
+
+DEFAULT_PAGE = "https://app.test/"
+
+
+class NetworkFailure(Exception):
+    pass
+
+
+class FakeStream:
+    """Stands for a browser ReadableStream body: it can be sent only once."""
+
+    def __init__(self, data):
+        self.data = data
+
+
+class Reply:
+    def __init__(self, status, *, headers=None, body=b""):
+        self.status = status
+        self.headers = Headers(headers)
+        self.body = body
+
+
+def reply(status=200, *, json=None, text=None, headers=None):
+    headers = dict(headers or {})
+    body = b""
+    if json is not None:
+        body = _json.dumps(json).encode()
+        headers.setdefault("Content-Type", "application/json")
+    elif text is not None:
+        body = text.encode()
+    return Reply(status, headers=headers, body=body)
+
+
+class Sent:
+    """One request as the fake server received it."""
+
+    def __init__(self, method, url, headers, body, credentials):
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.credentials = credentials
+
+    def json(self):
+        return _json.loads(self.body)
+
+    def __repr__(self):
+        return f"<Sent {self.method} {self.url}>"
+
+
+class FakeAbort:
+    def __init__(self):
+        self.aborted = False
+        self._listeners = []
+
+    def abort(self):
+        self.aborted = True
+        for listener in self._listeners:
+            listener()
+
+
+class FakeTransport:
+    def __init__(self, handler, *, page_url=DEFAULT_PAGE, cookies=None):
+        self.handler = handler
+        self.page = page_url
+        self.cookies = dict(cookies or {})
+        self.sent = []
+
+    def page_url(self):
+        return self.page
+
+    def read_cookie(self, name):
+        return self.cookies.get(name)
+
+    def abort_handle(self):
+        return FakeAbort()
+
+    def body_kind(self, body):
+        return "stream" if isinstance(body, FakeStream) else None
+
+    async def send(self, request, *, headers, credentials, abort=None):
+        body = request.content if request.stream is None else request.stream.data
+        if isinstance(body, str):
+            body = body.encode()
+        sent = Sent(request.method, request.url, headers, body or b"", credentials)
+        self.sent.append(sent)
+        if abort is None:
+            outcome = await self._run(sent)
+        else:
+            outcome = await self._run_abortable(sent, abort)
+        if isinstance(outcome, Exception):
+            raise NetworkError(f"{request.method} {request.url} failed: {outcome}", request=request, cause=outcome)
+        result = outcome
+
+        async def reader():
+            return result.body
+
+        return Response(result.status, headers=result.headers, url=request.url, reader=reader, request=request)
+
+    async def _run(self, sent):
+        try:
+            result = self.handler(sent)
+            if hasattr(result, "send"):  # a coroutine: MicroPython has no inspect module
+                result = await result
+            return result
+        except Exception as error:  # the handler's failure is the network's failure
+            return error
+
+    async def _run_abortable(self, sent, abort):
+        if abort.aborted:
+            return NetworkFailure("aborted")
+        done = Signal()
+        outcome = []
+
+        async def run():
+            outcome.append(await self._run(sent))
+            done.set()
+
+        task = spawn(run())
+        abort._listeners.append(done.set)
+        await done.wait()
+        if not outcome:
+            task.cancel()
+            return NetworkFailure("aborted")
+        return outcome[0]

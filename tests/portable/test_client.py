@@ -1,0 +1,361 @@
+"""Client behaviour through the fake transport: each numbered semantic of the core issue.
+
+Plain ``async def test_*`` functions with asserts, so the same file runs under CPython
+(pytest, via tests/unit/test_client_portable.py) and under real MicroPython and Pyodide in
+Node.js (tests/portable/run_node.mjs). Concurrency is "N at once, then count".
+"""
+
+import asyncio
+import hashlib
+
+from authfetch import (
+    AuthClient,
+    NonReplayableBody,
+    RefreshFailed,
+    RequestTimeout,
+    SessionExpired,
+    UsageError,
+)
+from authfetch.testing import FakeStream
+from fake_server import REFRESH, FakeServer, Gate
+
+PROFILE = "/users/profile"
+
+
+def client(server, **options):
+    options.setdefault("no_refresh_for", ["/api/v1/users/login", "/api/v1/users/logout"])
+    return AuthClient("/api/v1", refresh_url="/api/v1/users/refresh-token", transport=server.transport, **options)
+
+
+async def many(n, make):
+    """Start n requests at once; their results (a Response or the exception), in order."""
+
+    async def one(i):
+        try:
+            return await make(i)
+        except Exception as error:
+            return error
+
+    coroutines = []
+    for i in range(n):
+        coroutines.append(one(i))
+    return await asyncio.gather(*coroutines)
+
+
+def statuses(results):
+    out = []
+    for result in results:
+        out.append(getattr(result, "status", type(result).__name__))
+    return out
+
+
+def record(api, names):
+    seen = []
+    for name in names:
+        api.on(name, lambda event: seen.append(event))
+    return seen
+
+
+async def test_one_refresh_for_a_burst_of_401s():
+    server = FakeServer()
+    api = client(server)
+    server.expire()
+    results = await many(50, lambda i: api.get(PROFILE))
+    assert statuses(results) == [200] * 50, statuses(results)
+    assert server.refresh_calls == 1, server.refresh_calls
+    assert api.stats["refresh_successes"] == 1 and api.stats["replays"] == 50, api.stats
+
+
+async def test_two_clients_on_one_refresh_url_share_the_refresh():
+    server = FakeServer()
+    first, second = client(server), client(server)
+    server.expire()
+    results = await many(40, lambda i: (first if i % 2 else second).get(PROFILE))
+    assert statuses(results) == [200] * 40, statuses(results)
+    assert server.refresh_calls == 1, server.refresh_calls
+
+
+async def test_request_started_during_refresh_is_held_then_sent_once():
+    server = FakeServer()
+    api = client(server)
+    gate = Gate()
+    server.refresh_script = [gate]
+    server.expire()
+    first = asyncio.create_task(api.get(PROFILE))
+    while server.refresh_calls == 0:
+        await asyncio.sleep(0)
+    late = asyncio.create_task(api.get("/users/current-user"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert server.count("/api/v1/users/current-user") == 0, "sent with a stale credential"
+    assert api.stats["max_held"] >= 1
+    gate.open()
+    assert (await first).status == 200 and (await late).status == 200
+    assert server.count("/api/v1/users/current-user") == 1
+    assert server.refresh_calls == 1
+
+
+async def test_late_401_from_an_older_generation_is_replayed_without_a_new_refresh():
+    server = FakeServer()
+    api = client(server)
+    slow = Gate()
+    server.hold["/api/v1/users/current-user"] = slow
+    server.expire()
+    held_back = asyncio.create_task(api.get("/users/current-user"))  # sent with generation 0
+    while server.count("/api/v1/users/current-user") == 0:
+        await asyncio.sleep(0)
+    assert (await api.get(PROFILE)).status == 200  # its 401 refreshes: generation 1
+    assert server.refresh_calls == 1
+    del server.hold["/api/v1/users/current-user"]
+    slow.open()  # now the old request's 401 arrives, after the refresh
+    assert (await held_back).status == 200
+    assert server.refresh_calls == 1, "a late 401 must not refresh again"
+    assert server.count("/api/v1/users/current-user") == 2
+
+
+async def test_replay_happens_at_most_once_and_its_401_is_returned():
+    server = FakeServer()
+    api = client(server)
+    server.always_401.add("/api/v1/forbidden-forever")
+    response = await api.get("/forbidden-forever")
+    assert response.status == 401
+    assert server.count("/api/v1/forbidden-forever") == 2, server.seen
+    assert server.refresh_calls == 1
+
+
+async def test_no_refresh_for_login_urls():
+    server = FakeServer()
+    api = client(server)
+    server.always_401.add("/api/v1/users/login-check")
+    api2 = client(server, no_refresh_for=["/api/v1/users/login-check"])
+    response = await api2.post("/users/login-check", json={"username": "x"})
+    assert response.status == 401 and server.refresh_calls == 0
+    assert api.stats["refreshes"] == 0
+
+
+async def test_refresh_refused_ends_the_session_once_and_nothing_is_sent_after():
+    server = FakeServer()
+    api = client(server)
+    events = record(api, ["session-expired", "refresh"])
+    server.refresh_script = [401]
+    server.expire()
+    results = await many(10, lambda i: api.get(PROFILE))
+    assert statuses(results) == ["SessionExpired"] * 10, statuses(results)
+    assert results[0].request.url.endswith(PROFILE) and results[0].response.status == 401
+    assert len(events) == 1 and events[0].name == "session-expired", events
+    sent_before = len(server.seen)
+    after = await many(20, lambda i: api.get(PROFILE))
+    assert statuses(after) == ["SessionExpired"] * 20
+    assert server.refresh_calls == 1 and len(server.seen) == sent_before, "sent after session end"
+    login = await api.login("/users/login", json={"username": "demo", "password": "demo"})
+    assert login.status == 200
+    assert (await api.get(PROFILE)).status == 200
+    assert len(events) == 1
+
+
+async def test_refresh_is_a_plain_credentialed_post_with_csrf():
+    server = FakeServer()
+    api = client(server)
+    server.expire()
+    await api.get(PROFILE)
+    refresh = [s for s in server.transport.sent if s.url == REFRESH]
+    assert len(refresh) == 1
+    assert refresh[0].method == "POST" and refresh[0].credentials
+    assert refresh[0].headers.get("X-CSRF-Token") == "csrf-1"
+
+
+async def test_csrf_header_on_unsafe_methods_only_and_the_replay_carries_the_rotated_value():
+    server = FakeServer()
+    api = client(server)
+    get = await api.get(PROFILE)
+    assert get.status == 200 and server.seen[-1][3].get("X-CSRF-Token") is None
+    server.expire()
+    post = await api.post("/echo", json={"a": 1})
+    assert post.status == 200, post.status
+    posts = [s for s in server.seen if s[1] == "/api/v1/echo"]
+    assert posts[0][3].get("X-CSRF-Token") == "csrf-1"
+    assert posts[1][3].get("X-CSRF-Token") == "csrf-2", "the replay must carry the rotated token"
+
+
+async def test_foreign_origin_gets_no_credentials_and_its_401_starts_no_refresh():
+    server = FakeServer()
+    api = client(server)
+    response = await api.post("https://elsewhere.test/api", json={"a": 1})
+    sent = server.transport.sent[-1]
+    assert response.status == 401
+    assert not sent.credentials and sent.headers.get("X-CSRF-Token") is None
+    assert sent.headers.get("Authorization") is None
+    assert server.refresh_calls == 0
+
+
+async def test_allowed_origin_gets_credentials():
+    server = FakeServer()
+    api = client(server, allowed_origins=["https://api.test"])
+    await api.post("https://api.test/x", body="hi")
+    assert server.transport.sent[-1].credentials
+    assert server.transport.sent[-1].headers.get("X-CSRF-Token") == "csrf-1"
+
+
+async def test_auth_false_sends_the_request_untouched():
+    server = FakeServer()
+    api = client(server)
+    server.expire()
+    response = await api.post("/echo", json={"a": 1}, auth=False)
+    sent = server.transport.sent[-1]
+    assert response.status == 401 and not sent.credentials and sent.headers.get("X-CSRF-Token") is None
+    assert server.refresh_calls == 0
+
+
+async def test_bodies_replay_with_the_same_bytes():
+    server = FakeServer()
+    api = client(server)
+    server.expire()
+    bodies = ["h\u00e9llo", b"\x00\x01binary\xfe", None]
+
+    def send(i):
+        if bodies[i] is None:
+            return api.post("/echo", json={"n": i, "text": "\u00e9"})
+        return api.post("/echo", body=bodies[i])
+
+    results = await many(3, send)
+    assert statuses(results) == [200, 200, 200], statuses(results)
+    sent = [s for s in server.transport.sent if s.url.endswith("/echo")]
+    assert len(sent) == 6, len(sent)
+    first_sends, replays = sent[:3], sent[3:]
+    assert sorted(s.body for s in first_sends) == sorted(s.body for s in replays)
+    assert "h\u00e9llo".encode() in [s.body for s in replays]
+    assert b"\x00\x01binary\xfe" in [s.body for s in replays]
+
+
+async def test_stream_body_is_sent_once_and_its_401_explained():
+    server = FakeServer()
+    api = client(server)
+    server.expire()
+    try:
+        await api.post("/echo", body=FakeStream(b"chunked"))
+        raise AssertionError("expected NonReplayableBody")
+    except NonReplayableBody as error:
+        assert error.response.status == 401 and "cannot be replayed" in str(error)
+    assert server.count("/api/v1/echo") == 1
+    assert (await api.post("/echo", body="again")).status == 200
+    assert server.refresh_calls == 1, "the stale credential is still renewed for the next request"
+    assert server.count("/api/v1/echo") == 2, "the next request waited for the refresh"
+
+
+async def test_held_request_timeout_counts_its_waiting_time():
+    server = FakeServer()
+    api = client(server)
+    gate = Gate()
+    server.refresh_script = [gate]
+    server.expire()
+    first = asyncio.create_task(api.get(PROFILE))
+    while server.refresh_calls == 0:
+        await asyncio.sleep(0)
+    try:
+        await api.get("/users/current-user", timeout=0.05)
+        raise AssertionError("expected RequestTimeout")
+    except RequestTimeout as error:
+        assert "timeout" in str(error)
+    assert server.count("/api/v1/users/current-user") == 0
+    gate.open()
+    assert (await first).status == 200
+
+
+async def test_in_flight_timeout_aborts():
+    server = FakeServer()
+    api = client(server)
+    server.hold["/api/v1/slow"] = Gate()
+    try:
+        await api.get("/slow", timeout=0.05)
+        raise AssertionError("expected RequestTimeout")
+    except RequestTimeout:
+        pass
+    assert (await api.get(PROFILE)).status == 200, "the client keeps working after a timeout"
+
+
+async def test_refresh_network_failures_give_refresh_failed_not_session_expired():
+    server = FakeServer()
+    api = client(server, refresh_retries=1)
+    events = record(api, ["refresh-failed", "session-expired"])
+    server.refresh_script = ["drop", "drop"]
+    server.expire()
+    results = await many(5, lambda i: api.get(PROFILE))
+    assert statuses(results) == ["RefreshFailed"] * 5, statuses(results)
+    assert server.refresh_calls == 2
+    assert [e.name for e in events] == ["refresh-failed"]
+    assert (await api.get(PROFILE)).status == 200, "the next request tries again"
+    assert server.refresh_calls == 3
+
+
+async def test_transient_refresh_failure_is_retried_and_the_session_kept():
+    server = FakeServer()
+    api = client(server)
+    server.refresh_script = [503, 503]
+    server.expire()
+    results = await many(10, lambda i: api.get(PROFILE))
+    assert statuses(results) == [200] * 10, statuses(results)
+    assert server.refresh_calls == 3
+
+
+async def test_events_describe_what_happened():
+    server = FakeServer()
+    api = client(server)
+    events = record(api, ["refresh-start", "refresh", "replay"])
+    server.expire()
+    await many(3, lambda i: api.get(PROFILE))
+    names = [e.name for e in events]
+    assert names.count("refresh-start") == 1 and names.count("refresh") == 1 and names.count("replay") == 3, names
+    assert events[names.index("refresh")].generation == 1
+
+
+async def test_bearer_mode_keeps_the_token_in_memory_and_sends_it_only_to_allowed_origins():
+    server = FakeServer(mode="bearer")
+    api = client(server, mode="bearer")
+    await api.login("/users/login", json={"username": "demo", "password": "demo"})
+    assert (await api.get(PROFILE)).status == 200
+    assert server.transport.sent[-1].headers.get("Authorization") == "Bearer " + server.bearer
+    server.expire()
+    assert (await api.get(PROFILE)).status == 200 and server.refresh_calls == 1
+    await api.get("https://elsewhere.test/x")
+    assert server.transport.sent[-1].headers.get("Authorization") is None
+
+
+async def test_usage_errors_name_the_argument():
+    server = FakeServer()
+    api = client(server)
+    cases = [
+        (lambda: api.fetch(PROFILE, method="FETCH"), "method"),
+        (lambda: api.post("/echo", body="a", json={"b": 1}), "json"),
+        (lambda: api.get(PROFILE, timeout=-1), "timeout"),
+        (lambda: api.get("http://exa mple.com/"), "url"),
+        (lambda: api.post("/echo", body=object()), "body"),
+    ]
+    for make, word in cases:
+        try:
+            await make()
+            raise AssertionError("expected UsageError for " + word)
+        except UsageError as error:
+            assert word in str(error), str(error)
+    for options, word in (({"mode": "magic"}, "mode"), ({"refresh_timeout": -1}, "refresh_timeout")):
+        try:
+            client(server, **options)
+            raise AssertionError("expected UsageError for " + word)
+        except UsageError as error:
+            assert word in str(error), str(error)
+    try:
+        AuthClient("/api", refresh_url="https://evil.test/refresh", transport=server.transport)
+        raise AssertionError("expected UsageError for a foreign refresh_url")
+    except UsageError as error:
+        assert "refresh_url" in str(error)
+
+
+async def test_every_request_settles_whatever_the_refresh_does():
+    for script in (["ok"], [401], ["drop"] * 4, [503] * 4, [("body", "not json")], [400], [403]):
+        server = FakeServer()
+        api = client(server, refresh_retries=1, mode="bearer" if script[0] == ("body", "not json") else "cookie")
+        server.refresh_script = list(script)
+        server.expire()
+        results = await many(8, lambda i: api.post("/echo", json={"i": i}) if i % 2 else api.get(PROFILE))
+        assert len(results) == 8
+        for result in results:
+            assert hasattr(result, "status") or isinstance(result, (SessionExpired, RefreshFailed)), (script, result)
