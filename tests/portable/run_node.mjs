@@ -10,8 +10,14 @@ const root = join(here, "..", "..");
 const runtime = process.argv[2];
 const only = process.argv[3] || "";
 
+let failed = null;
+const print = (line) => {
+  const summary = /PORTABLE-SUMMARY passed=\d+ failed=(\d+)/.exec(line);
+  if (summary) failed = Number(summary[1]);
+  console.log(line);
+};
+
 async function load() {
-  const print = (line) => console.log(line);
   if (runtime === "mpy") {
     const { loadMicroPython } = await import(
       join(root, "node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs")
@@ -39,9 +45,8 @@ function copyInto(py, from, to) {
 const py = await load();
 copyInto(py, join(root, "frontend/authfetch"), "/portable/authfetch");
 copyInto(py, here, "/portable");
-let failed = 1;
 try {
-  failed = await py.runPythonAsync(`
+  await py.runPythonAsync(`
 import sys
 sys.path.insert(0, "/portable")
 import runner, test_client
