@@ -1,0 +1,125 @@
+"""The demo app: sign in, show the profile, keep it fresh across access-token expiries."""
+
+import asyncio
+import sys
+import time
+
+from pyscript import document
+from pyscript.ffi import create_proxy
+
+from authfetch import AuthClient, AuthFetchError, SessionExpired
+
+api = AuthClient(
+    "/api/v1",
+    refresh_url="/api/v1/users/refresh-token",
+    login_url="/api/v1/users/login",
+    logout_url="/api/v1/users/logout",
+)
+POLL_SECONDS = 5
+
+
+def element(ident):
+    return document.getElementById(ident)
+
+
+def show(signed_in):
+    element("login-section").hidden = signed_in
+    element("profile-section").hidden = not signed_in
+
+
+def log(text):
+    item = document.createElement("li")
+    hour, minute, second = time.localtime()[3:6]
+    item.textContent = "%02d:%02d:%02d %s" % (hour, minute, second, text)
+    element("events").prepend(item)
+
+
+def update_stats():
+    stats = api.stats
+    element("stats").textContent = "refreshes: %d · replays: %d · most held at once: %d" % (
+        stats["refresh_successes"],
+        stats["replays"],
+        stats["max_held"],
+    )
+
+
+def on_event(event):
+    log(event.name + ("" if event.name == "replay" else " " + repr(event.fields)))
+    update_stats()
+    if event.name == "session-expired":
+        show(False)
+
+
+for name in ("refresh-start", "refresh", "refresh-failed", "session-expired"):
+    api.on(name, on_event)
+
+
+async def load_profile():
+    try:
+        response = await api.get("/users/profile")
+    except SessionExpired:
+        show(False)
+        return False
+    except AuthFetchError as error:
+        log("request failed: " + str(error))
+        return False
+    if not response.ok:
+        show(False)
+        return False
+    profile = (await response.json())["data"]
+    box = element("profile")
+    box.innerHTML = ""
+    for key in ("username", "email", "fullName"):
+        term, value = document.createElement("dt"), document.createElement("dd")
+        term.textContent, value.textContent = key, str(profile.get(key))
+        box.append(term)
+        box.append(value)
+    show(True)
+    update_stats()
+    return True
+
+
+async def sign_in():
+    element("login-error").textContent = ""
+    response = await api.login(
+        json={"username": element("username").value, "password": element("password").value}
+    )
+    if not response.ok:
+        element("login-error").textContent = (await response.json()).get("message") or "sign-in failed"
+        return
+    log("signed in")
+    await load_profile()
+
+
+async def sign_out():
+    await api.logout()
+    log("signed out")
+    show(False)
+
+
+def on_submit(event):
+    event.preventDefault()
+    asyncio.create_task(sign_in())
+
+
+async def poll():
+    while True:
+        await asyncio.sleep(POLL_SECONDS)
+        if not element("profile-section").hidden:
+            await load_profile()
+
+
+async def boot():
+    if sys.implementation.name == "micropython":
+        element("runtime-name").textContent = "MicroPython"
+    else:
+        element("runtime-name").textContent = "Pyodide (Python %d.%d.%d)" % tuple(sys.version_info[:3])
+    element("login-form").addEventListener("submit", create_proxy(on_submit))
+    element("reload-button").addEventListener("click", create_proxy(lambda e: asyncio.create_task(load_profile())))
+    element("logout-button").addEventListener("click", create_proxy(lambda e: asyncio.create_task(sign_out())))
+    await load_profile()
+    element("app").setAttribute("data-state", "ready")
+    asyncio.create_task(poll())
+
+
+asyncio.create_task(boot())
