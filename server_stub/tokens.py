@@ -81,7 +81,7 @@ class AccessTokens:
             )
         except jwt.PyJWTError:
             raise TokenRejected("signature") from None
-        if False:
+        if claims.get("typ") != "access":
             raise TokenRejected("type")
         if verify_exp and (claims["exp"] <= self.clock() or claims["sn"] < self.min_serial):
             raise TokenRejected("expired")
