@@ -6,7 +6,6 @@ import pathlib
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import FileResponse
 from starlette.routing import Mount, Route
@@ -157,6 +156,8 @@ def control_routes(state):
         return envelope(200, {}, "reset")
 
     return [
+        # The browser tests' harness page, same-origin with the API like the demo.
+        Mount("/__stub__/harness", app=StaticFiles(directory=ROOT / "tests/browser/harness", html=True, check_dir=False)),
         Route("/__stub__/expire", expire, methods=["POST"]),
         Route("/__stub__/faults", faults, methods=["POST"]),
         Route("/__stub__/clock", clock, methods=["POST"]),
@@ -194,23 +195,20 @@ def build_app(settings):
     if settings.test_controls:
         routes += control_routes(state)
     routes += static_routes(root)
-    middleware = []
-    if settings.cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
-                allow_credentials=True,
-                allow_methods=["*"],
-                allow_headers=["*"],
-                expose_headers=["*"],
-            )
-        )
     app = Starlette(
         routes=routes,
-        middleware=middleware,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, 500: _server_error},
     )
-    guarded = Guard(app, state)
-    guarded.state = state  # the tests read counters straight from here
-    return guarded
+    outer = Guard(app, state)
+    if settings.cors_origins:
+        # Outermost, so even the Guard's 403 carries CORS headers and the page can read it.
+        outer = CORSMiddleware(
+            outer,
+            allow_origins=list(settings.cors_origins),
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["*"],
+        )
+    outer.state = state  # the tests read counters straight from here
+    return outer

@@ -1,0 +1,38 @@
+# The two commands (see README):
+#   make demo   - set everything up, start the stub backend with the demo account, print the URL
+#   make test   - set everything up (Chromium included), run every test
+# Everything else here is what those two need.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMPS := .stamps
+PORT   ?= 8000
+
+.PHONY: demo test deps chromium clean
+
+demo: deps
+	$(PY) -m server_stub --port $(PORT)
+
+test: deps chromium
+	$(PY) -m pytest -q
+
+deps: $(STAMPS)/python $(STAMPS)/npm
+
+$(STAMPS)/python: pyproject.toml
+	@mkdir -p $(STAMPS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $@
+
+$(STAMPS)/npm: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+chromium: $(STAMPS)/python
+	@sh scripts/ensure_chromium.sh $(PY)
+
+clean:
+	rm -rf $(VENV) $(STAMPS) node_modules

@@ -1,0 +1,95 @@
+"""Browser fixtures: one Chromium per session, a real stub per module, a harness page per
+interpreter booted once per module and shared by its tests."""
+
+import json
+import os
+import shutil
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.support.stub_process import StubProcess
+
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+RUNTIMES = ["mpy", "py"]
+BOOT_TIMEOUT_MS = 90_000
+
+
+def chromium_executable():
+    return os.environ.get("AUTHFETCH_CHROMIUM") or shutil.which("chromium") or None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_executable(), args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def stub(request):
+    process = StubProcess(*getattr(request.module, "STUB_ARGS", ()))
+    yield process
+    process.stop()
+
+
+class Harness:
+    """A booted harness page: ``run(code)`` executes a Python snippet in the page."""
+
+    def __init__(self, page, stub, runtime):
+        self.page = page
+        self.stub = stub
+        self.runtime = runtime
+        self.console_errors = []
+        self.outside_requests = []
+        page.on("console", lambda message: message.type == "error" and self.console_errors.append(message.text))
+        page.on("pageerror", lambda error: self.console_errors.append(str(error)))
+        page.on(
+            "request",
+            lambda req: None if req.url.startswith(("http://127.0.0.1", "data:")) else self.outside_requests.append(req.url),
+        )
+
+    def run(self, code, timeout_ms=60_000):
+        self.page.set_default_timeout(timeout_ms)
+        answer = json.loads(self.page.evaluate("async (code) => await window.harnessRun(code)", code))
+        assert answer["ok"], f"[{self.runtime}] snippet failed: {answer['error']}\n{answer['trace']}"
+        return answer["value"]
+
+    def fresh(self, *, login=True):
+        """Stub counters reset, cookies cleared, and (by default) signed in as demo."""
+        self.page.context.clear_cookies()
+        self.stub.reset()
+        if login:
+            self.run(LOGIN)
+            self.stub.reset()
+
+
+LOGIN = """
+async def main():
+    api = client()
+    response = await api.login(json={"username": "demo", "password": "demo"})
+    return response.status
+"""
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def harness(request, browser, stub):
+    context = browser.new_context()
+    page = context.new_page()
+    harness = Harness(page, stub, request.param)
+    page.goto(f"{stub.url}__stub__/harness/?runtime={request.param}")
+    page.wait_for_function(
+        "() => document.getElementById('state')?.textContent.startsWith('ready')", timeout=BOOT_TIMEOUT_MS
+    )
+    yield harness
+    context.close()

@@ -1,0 +1,84 @@
+"""Browser-test harness: runs Python snippets the tests send, inside the page, and answers JSON.
+
+A snippet defines ``async def main():`` returning JSON-able data; these names are in scope:
+``authfetch``, ``asyncio``, ``json``, ``client(**options)`` (a fresh AuthClient with its own
+transport, so tests do not share refresh state), ``many(n, make)`` and ``outcome(result)``.
+"""
+
+import asyncio
+import binascii
+import hashlib
+import json
+import sys
+
+from pyscript import document, window
+from pyscript.ffi import create_proxy
+
+import authfetch
+from authfetch.transport import BrowserTransport
+
+RUNTIME = "mpy" if sys.implementation.name == "micropython" else "py"
+
+
+def client(**options):
+    options.setdefault("login_url", "/api/v1/users/login")
+    options.setdefault("logout_url", "/api/v1/users/logout")
+    base = options.pop("base_url", "/api/v1")
+    refresh_url = options.pop("refresh_url", "/api/v1/users/refresh-token")
+    return authfetch.AuthClient(base, refresh_url=refresh_url, transport=BrowserTransport(), **options)
+
+
+def outcome(result):
+    if isinstance(result, Exception):
+        return type(result).__name__
+    return result.status
+
+
+async def many(n, make):
+    """Start n requests at once (make(i) gives a coroutine); their results in order."""
+
+    async def one(i):
+        try:
+            return await make(i)
+        except Exception as error:
+            return error
+
+    coroutines = []
+    for i in range(n):
+        coroutines.append(one(i))
+    return await asyncio.gather(*coroutines)
+
+
+def _trace(error):
+    if hasattr(sys, "print_exception"):
+        import io
+
+        buffer = io.StringIO()
+        sys.print_exception(error, buffer)
+        return buffer.getvalue()
+    import traceback
+
+    return "".join(traceback.format_exception(error))
+
+
+async def run(code):
+    scope = {
+        "authfetch": authfetch,
+        "asyncio": asyncio,
+        "json": json,
+        "hashlib": hashlib,
+        "binascii": binascii,
+        "client": client,
+        "many": many,
+        "outcome": outcome,
+        "RUNTIME": RUNTIME,
+    }
+    try:
+        exec(code, scope)
+        return json.dumps({"ok": True, "value": await scope["main"]()})
+    except Exception as error:
+        return json.dumps({"ok": False, "error": repr(error), "trace": _trace(error)})
+
+
+window.harnessRun = create_proxy(run)
+document.getElementById("state").textContent = "ready " + RUNTIME

@@ -1,0 +1,155 @@
+"""The core semantics in a real Chromium against the real stub, under MicroPython and Pyodide.
+
+The stub's own counters are the oracle: "N requests, exactly one refresh at the server".
+"""
+
+import pytest
+
+from tests.support.stub_process import StubProcess
+
+def test_burst_expire_burst_gives_one_refresh(harness):
+    harness.fresh()
+    before = harness.run(
+        """
+async def main():
+    api = client()
+    results = await many(200, lambda i: api.get("/users/profile"))
+    out = []
+    for r in results:
+        out.append(outcome(r))
+    return out
+"""
+    )
+    assert before == [200] * 200
+    assert harness.stub.stats()["refresh_calls"] == 0
+    harness.stub.expire()
+    after = harness.run(
+        """
+async def main():
+    api = client()
+    results = await many(200, lambda i: api.get("/users/profile"))
+    out = []
+    for r in results:
+        out.append(outcome(r))
+    return {"statuses": out, "stats": api.stats}
+"""
+    )
+    stats = harness.stub.stats()
+    ok = after["statuses"].count(200)
+    assert ok == 200, f"[{harness.runtime}] {ok}/200 succeeded: {after}"
+    assert stats["refresh_calls"] == 1, f"[{harness.runtime}] refresh calls at the stub: {stats['refresh_calls']}"
+    assert stats["reuse_detected"] == 0
+
+
+def test_posts_after_expiry_are_handled_exactly_once_with_their_bodies(harness):
+    harness.fresh()
+    harness.stub.expire()
+    result = harness.run(
+        """
+async def main():
+    api = client()
+
+    bodies = []
+    for i in range(50):
+        bodies.append({"n": i, "text": "caf\\u00e9 " + "x" * i})
+
+    def post(i):
+        return api.post("/echo", json=bodies[i], headers={"X-Request-Id": "post-" + str(i)})
+
+    results = await many(50, post)
+    out = []
+    for i in range(50):
+        r = results[i]
+        # What the library sent for json=: this interpreter's json.dumps, UTF-8.
+        sent = hashlib.sha256(json.dumps(bodies[i]).encode()).digest()
+        if isinstance(r, Exception):
+            out.append({"error": repr(r)})
+        else:
+            out.append({"status": r.status, "data": (await r.json())["data"], "sent": binascii.hexlify(sent).decode()})
+    return out
+"""
+    )
+    stats = harness.stub.stats()
+    assert stats["refresh_calls"] == 1, stats
+    for i, item in enumerate(result):
+        assert item.get("status") == 200, f"[{harness.runtime}] post {i}: {item}"
+        assert item["data"]["sha256"] == item["sent"], f"[{harness.runtime}] post {i} body changed: {item}"
+        assert item["data"]["headers"]["X-CSRF-Token"], "CSRF header missing on the replay"
+    handled = stats["request_ids"]
+    assert sorted(handled) == sorted(f"post-{i}" for i in range(50))
+    assert set(handled.values()) == {1}, f"ids handled more than once: {handled}"
+
+
+def test_request_started_during_a_slow_refresh_is_held_and_sent_once(harness):
+    harness.fresh()
+    harness.stub.expire()
+    harness.stub.faults({"delay_ms": 1500})
+    result = harness.run(
+        """
+async def main():
+    api = client()
+    started = asyncio.Event()
+    api.on("refresh-start", lambda event: started.set())
+    first = asyncio.create_task(api.get("/users/profile"))
+    await started.wait()
+    held = await api.get("/users/current-user")
+    return {"first": (await first).status, "held": held.status, "max_held": api.stats["max_held"]}
+"""
+    )
+    stats = harness.stub.stats()
+    assert result["first"] == 200 and result["held"] == 200, result
+    assert stats["requests"].get("GET /api/v1/users/current-user") == 1, stats["requests"]
+    assert stats["refresh_calls"] == 1 and result["max_held"] >= 1, (stats, result)
+
+
+def test_refused_refresh_ends_the_session_once(harness):
+    harness.fresh()
+    harness.stub.expire()
+    harness.stub.faults({"status": 401})
+    result = harness.run(
+        """
+async def main():
+    api = client()
+    ended = []
+    api.on("session-expired", lambda event: ended.append(event.name))
+    held = await many(10, lambda i: api.get("/users/profile"))
+    later = await many(20, lambda i: api.get("/users/profile"))
+    out_held, out_later = [], []
+    for r in held:
+        out_held.append(outcome(r))
+    for r in later:
+        out_later.append(outcome(r))
+    return {"held": out_held, "later": out_later, "events": ended}
+"""
+    )
+    stats = harness.stub.stats()
+    assert result["held"] == ["SessionExpired"] * 10, result
+    assert result["later"] == ["SessionExpired"] * 20, result
+    assert result["events"] == ["session-expired"], result
+    assert stats["refresh_calls"] == 1, f"refreshes after the session ended: {stats['refresh_calls'] - 1}"
+    assert stats["requests"].get("GET /api/v1/users/profile") == 10, "nothing is sent after the end"
+
+
+@pytest.fixture(scope="module")
+def second_origin(stub):
+    other = StubProcess("--cors-origin", stub.origin)
+    yield other
+    other.stop()
+
+
+def test_second_origin_gets_no_credentials_and_starts_no_refresh(harness, second_origin):
+    harness.fresh()
+    result = harness.run(
+        """
+async def main():
+    api = client()
+    got = await api.get("%(other)s/api/v1/users/profile")
+    posted = await api.post("%(other)s/api/v1/echo", json={"a": 1})
+    return [got.status, posted.status, api.stats["refreshes"]]
+"""
+        % {"other": second_origin.origin}
+    )
+    carried = second_origin.stats()["carried"]
+    assert result[0] == 401 and result[2] == 0, result
+    assert carried == {"cookie": 0, "authorization": 0, "csrf": 0}, f"credentials leaked: {carried}"
+    assert harness.stub.stats()["refresh_calls"] == 0
