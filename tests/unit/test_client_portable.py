@@ -3,6 +3,7 @@
 import asyncio
 import pathlib
 import sys
+import threading
 
 import pytest
 
@@ -13,6 +14,24 @@ import test_client as portable  # noqa: E402
 NAMES = sorted(name for name in dir(portable) if name.startswith("test_"))
 
 
+def run_in_own_loop(coroutine):
+    """asyncio.run in a thread: the session's sync Playwright keeps a loop running in this one."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = asyncio.run(asyncio.wait_for(coroutine, timeout=10))
+        except BaseException as error:  # handed back to the test thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_portable(name):
-    asyncio.run(asyncio.wait_for(getattr(portable, name)(), timeout=10))
+    run_in_own_loop(getattr(portable, name)())
