@@ -106,8 +106,11 @@ class BrowserTransport:
                 init["signal"] = abort.controller_js.signal
             response_js = await js.fetch(request.url, to_js(init))
         except Exception as error:  # a rejected fetch: network failure, CORS, or our abort
+            hint = ""
+            if request.stream is not None:
+                hint = " (browsers send a ReadableStream body only over HTTP/2 or later)"
             raise NetworkError(
-                f"{request.method} {request.url} failed: {_describe(error)}", request=request, cause=error
+                f"{request.method} {request.url} failed: {_describe(error)}{hint}", request=request, cause=error
             ) from None
         pairs = []
         for pair in getattr(js.Array, "from")(response_js.headers.entries()):

@@ -153,3 +153,79 @@ async def main():
     assert result[0] == 401 and result[2] == 0, result
     assert carried == {"cookie": 0, "authorization": 0, "csrf": 0}, f"credentials leaked: {carried}"
     assert harness.stub.stats()["refresh_calls"] == 0
+
+
+def test_browser_bodies_replay_with_the_same_bytes_and_streams_are_refused(harness):
+    harness.fresh()
+    harness.stub.expire()
+    result = harness.run(
+        """
+from pyscript import window
+import js
+
+async def main():
+    api = client()
+    form = js.FormData.new()
+    form.append("field", "value \\u00e9")
+    params = js.URLSearchParams.new("a=1&b=two")
+    blob = js.Blob.new(["blob ", "bytes"])
+    bodies = [form, params, blob, "plain text", b"\\x00\\x01\\x02raw"]
+    results = await many(len(bodies), lambda i: api.post("/echo", body=bodies[i]))
+    out = []
+    for r in results:
+        out.append(outcome(r) if isinstance(r, Exception) else [r.status, (await r.json())["data"]])
+    stream = js.Blob.new(["streamed"]).stream()
+    try:
+        await api.post("/echo", body=stream)
+        streamed = "sent"
+    except authfetch.NonReplayableBody as error:
+        streamed = ["NonReplayableBody", error.response.status, "cannot be replayed" in str(error)]
+    except authfetch.NetworkError as error:
+        streamed = ["NetworkError", str(error)]
+    return {"bodies": out, "stream": streamed}
+"""
+    )
+    stats = harness.stub.stats()
+    for status, data in result["bodies"]:
+        assert status == 200, result
+    form, params, blob, text, raw = (data for _, data in result["bodies"])
+    assert form["headers"]["Content-Type"].startswith("multipart/form-data; boundary="), form
+    assert params["headers"]["Content-Type"].startswith("application/x-www-form-urlencoded"), params
+    assert blob["length"] == len(b"blob bytes") and text["length"] == len(b"plain text") and raw["length"] == 6
+    assert stats["refresh_calls"] == 1
+    # Chromium sends a stream body only over HTTP/2+, so over the stub's HTTP/1.1 it fails at
+    # once and says why; where it goes out, its 401 is refused a replay (unit-tested with the fake).
+    streamed = result["stream"]
+    assert streamed == ["NonReplayableBody", 401, True] or (
+        streamed[0] == "NetworkError" and "HTTP/2" in streamed[1]
+    ), streamed
+    assert stats["requests"]["POST /api/v1/echo"] <= 11, "the stream body must never be sent twice"
+
+
+def test_a_held_request_times_out_by_its_own_timeout(harness):
+    harness.fresh()
+    harness.stub.expire()
+    harness.stub.faults({"delay_ms": 2000})
+    result = harness.run(
+        """
+import time
+
+async def main():
+    api = client()
+    started = asyncio.Event()
+    api.on("refresh-start", lambda event: started.set())
+    first = asyncio.create_task(api.get("/users/profile"))
+    await started.wait()
+    t0 = time.ticks_ms() if hasattr(time, "ticks_ms") else int(time.time() * 1000)
+    try:
+        await api.get("/users/current-user", timeout=0.3)
+        held = "no timeout"
+    except authfetch.RequestTimeout:
+        held = "RequestTimeout"
+    t1 = time.ticks_ms() if hasattr(time, "ticks_ms") else int(time.time() * 1000)
+    return {"held": held, "waited_ms": t1 - t0, "first": (await first).status}
+"""
+    )
+    assert result["held"] == "RequestTimeout" and result["first"] == 200, result
+    assert result["waited_ms"] < 1500, f"the held request waited for the refresh instead of its timeout: {result}"
+    assert harness.stub.stats()["requests"].get("GET /api/v1/users/current-user") is None
