@@ -28,6 +28,13 @@ def client(**options):
     return authfetch.AuthClient(base, refresh_url=refresh_url, transport=BrowserTransport(), **options)
 
 
+async def control(name, payload=None):
+    """Call a stub test control from the page (its origin, outside base_url)."""
+    plain = authfetch.AuthClient("/", refresh_url="/api/v1/users/refresh-token", transport=BrowserTransport())
+    response = await plain.post(str(window.location.origin) + "/__stub__/" + name, json=payload or {}, auth=False)
+    return response.status
+
+
 def outcome(result):
     if isinstance(result, Exception):
         return type(result).__name__
@@ -71,6 +78,7 @@ async def run(code):
         "client": client,
         "many": many,
         "outcome": outcome,
+        "control": control,
         "RUNTIME": RUNTIME,
     }
     try:
