@@ -214,3 +214,15 @@ async def main():
     assert stats["reuse_detected"] == 1 and stats["revocations"] == 1, figures
     assert result["ended"] == ["session-expired"], figures
     assert result["outcomes"] == ["SessionExpired"] * 20, figures
+
+
+def test_lost_rotation_without_a_grace_window_ends_the_session_exactly_once(harness):
+    harness.fresh()
+    harness.stub.expire()
+    harness.stub.faults({"rotate_then_drop": True})
+    result = burst(harness, n=10)
+    stats = harness.stub.stats()
+    figures = f"[{harness.runtime}] outcomes {set(result['outcomes'])}, events {result['events']}, reuse {stats['reuse_detected']}"
+    assert result["outcomes"] == ["SessionExpired"] * 10, figures
+    assert result["events"]["session-expired"] == 1, figures
+    assert stats["refresh_calls"] == 2 and stats["reuse_detected"] == 1, figures
