@@ -25,6 +25,7 @@ from .errors import UsageError
 from .events import EVENT_NAMES
 from .models import Headers, Request
 from .session import session_for
+from .tabs import DEFAULT_LOCK_TIMEOUT
 
 _UNSET = object()
 
@@ -56,6 +57,9 @@ class AuthClient:
         refresh_retries=DEFAULT_REFRESH_RETRIES,
         leeway=DEFAULT_LEEWAY,
         max_in_flight=None,
+        cross_tab=True,
+        lock_timeout=DEFAULT_LOCK_TIMEOUT,
+        share_token=False,
         transport=None,
     ):
         self.transport = transport or _default_transport()
@@ -78,8 +82,17 @@ class AuthClient:
             refresh_retries=refresh_retries,
             leeway=leeway,
             max_in_flight=max_in_flight,
+            cross_tab=cross_tab,
+            lock_timeout=lock_timeout,
+            share_token=share_token,
         )
         self._session = session_for(self.options, self.transport)
+        self._session.clients.append(self)
+
+    def close(self):
+        """Detach this client: its listeners go; the last client of a session stops its timers
+        and cross-tab channel. Requests already running still settle."""
+        self._session.close(self)
 
     # -- the public calls -------------------------------------------------------------------------
 

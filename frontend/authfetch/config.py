@@ -59,6 +59,9 @@ class Options:
         refresh_retries,
         leeway,
         max_in_flight,
+        cross_tab,
+        lock_timeout,
+        share_token,
     ):
         self.page_url = page_url
         self.page_origin = urls.origin(page_url)
@@ -109,12 +112,15 @@ class Options:
         if isinstance(refresh_retries, bool) or not isinstance(refresh_retries, int) or refresh_retries < 0:
             raise UsageError(f"refresh_retries must be an int >= 0, got {refresh_retries!r}")
         self.refresh_retries = refresh_retries
-        self.leeway = check_timeout("leeway", leeway, allow_none=False)
+        self.leeway = check_timeout("leeway", leeway)  # None: no renewal ahead of expiry
         if max_in_flight is not None and (
             isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1
         ):
             raise UsageError(f"max_in_flight must be None or an int >= 1, got {max_in_flight!r}")
         self.max_in_flight = max_in_flight
+        self.cross_tab = bool(cross_tab)
+        self.lock_timeout = check_timeout("lock_timeout", lock_timeout, allow_none=False)
+        self.share_token = bool(share_token)
 
     def _absolute(self, url, argument):
         # Configuration URLs read like links on the page; request URLs hang under base_url.

@@ -27,6 +27,15 @@ credential known to be stale) or while ``max_in_flight`` tickets are out. The re
     408, 429, bad body, timeout)     honoured) up to ``refresh_retries``; then every waiting
                                      ticket fails REFRESH_FAILED, "refresh-failed", the session
                                      is kept and the next ticket tries again
+
+When a response tells the credential's lifetime, it is renewed ahead of expiry: ``leeway``
+seconds before, or at half its life if that is later. The coordinator returns Schedule(delay)
+and the driver calls ``wake`` then (and when the page becomes visible or goes back online);
+a ticket started past that point also starts the renewal. Lifetimes are measured from arrival
+on this machine's monotonic clock, so a skewed clock on either side changes nothing.
+
+A sign-in or sign-out starts a new *epoch*: a refresh still in flight from before reports
+with its old epoch and is ignored, so it can neither end nor renew the new session.
 """
 
 LIVE = "live"
@@ -83,9 +92,19 @@ class Fail:
 class StartRefresh:
     kind = "start-refresh"
 
-    def __init__(self, attempt, reason):
+    def __init__(self, attempt, reason, epoch):
         self.attempt = attempt
         self.reason = reason
+        self.epoch = epoch  # hand it back with the outcome; a stale outcome is ignored
+
+
+class Schedule:
+    """Call ``wake`` after ``delay`` seconds (replaces any earlier Schedule)."""
+
+    kind = "schedule"
+
+    def __init__(self, delay):
+        self.delay = delay
 
 
 class RetryRefresh:
@@ -137,7 +156,8 @@ class Coordinator:
         self.session = LIVE
         self.refreshing = False
         self.attempt = 0  # refresh attempts in the current round
-        self.expires_at = None  # when the current credential ends, on the monotonic clock
+        self.epoch = 0  # +1 at each sign-in or sign-out: refresh outcomes from before are stale
+        self.refresh_at = None  # when to renew ahead of expiry, on the monotonic clock
         self.in_flight = 0
         self.waiting = []
         self.stats = Stats()
@@ -183,21 +203,26 @@ class Coordinator:
         """The ticket ended outside the coordinator (network error, timeout, cancelled)."""
         if ticket.state == "in-flight":
             self._take_off_flight(ticket)
+        elif ticket.state == "waiting":
+            self.waiting.remove(ticket)
         if ticket.state == "done":
             return []
         return self._finish(ticket, None)
 
-    def refresh_succeeded(self, now, *, lifetime=None):
+    def refresh_succeeded(self, now, *, lifetime=None, epoch=None):
         """The refresh call returned new credentials; ``lifetime`` in seconds if known."""
+        if self._stale(epoch):
+            return []
         self.refreshing = False
         self.attempt = 0
         self.stats.refresh_successes += 1
-        return self._new_credentials(now, lifetime) + [
-            Emit("refresh", {"generation": self.generation})
-        ] + self._pump()
+        commands = self._new_credentials(now, lifetime)
+        return commands + [Emit("refresh", {"generation": self.generation, "source": "local"})] + self._pump()
 
-    def refresh_failed(self, now, *, status=None, definitive=False, retry_after=None, error=None):
+    def refresh_failed(self, now, *, status=None, definitive=False, retry_after=None, error=None, epoch=None):
         """The refresh call failed: an HTTP ``status``, or none for a network error or timeout."""
+        if self._stale(epoch):
+            return []
         if definitive or status in DEFINITIVE_REFRESH_STATUSES:
             self.refreshing = False
             self.attempt = 0
@@ -218,11 +243,29 @@ class Coordinator:
             return []
         self.attempt += 1
         self.stats.refreshes += 1
-        return [StartRefresh(self.attempt, "retry")]
+        return [StartRefresh(self.attempt, "retry", self.epoch)]
+
+    def remote_refreshed(self, now, *, lifetime=None):
+        """Another tab renewed the shared credentials (cookie jar, or a shared token).
+
+        Settles this tab's own refresh round as if it had succeeded, without a call: the round
+        in flight (waiting for the cross-tab lock) becomes stale, held tickets go out.
+        """
+        self.session = LIVE
+        self._new_epoch()
+        commands = self._new_credentials(now, lifetime)
+        return commands + [Emit("refresh", {"generation": self.generation, "source": "remote"})] + self._pump()
+
+    def wake(self, now):
+        """A Schedule came due, or the page woke (visible again, back online): renew if it is time."""
+        if self.session != LIVE or self.refreshing or not self._near_expiry(now):
+            return []
+        return self._begin_refresh("expiry")
 
     def signed_in(self, now, *, lifetime=None):
         """A sign-in answered 2xx: the session is live again with fresh credentials."""
         self.session = LIVE
+        self._new_epoch()
         return self._new_credentials(now, lifetime) + self._pump()
 
     def end_session(self, reason=SIGNED_OUT, *, status=None, error=None):
@@ -230,7 +273,9 @@ class Coordinator:
         if self.session != LIVE:
             return self._fail_waiting(SESSION_EXPIRED)
         self.session = ENDED if reason == SESSION_EXPIRED else SIGNED_OUT
-        self.expires_at = None
+        self.refresh_at = None
+        if reason == SIGNED_OUT:
+            self._new_epoch()
         commands = self._fail_waiting(SESSION_EXPIRED)
         if reason == SESSION_EXPIRED:
             commands.append(Emit("session-expired", {"status": status, "error": error}))
@@ -239,18 +284,33 @@ class Coordinator:
     # -- inner workings -----------------------------------------------------------------------
 
     def _near_expiry(self, now):
-        return self.expires_at is not None and now >= self.expires_at - self.leeway
+        return self.refresh_at is not None and now >= self.refresh_at
+
+    def _stale(self, epoch):
+        return epoch is not None and epoch != self.epoch
+
+    def _new_epoch(self):
+        """Sign-in or sign-out: a refresh still running belongs to the old session."""
+        self.epoch += 1
+        self.refreshing = False
+        self.attempt = 0
 
     def _new_credentials(self, now, lifetime):
+        """Generation +1; renew ahead of expiry by ``leeway``, but never past half the lifetime
+        (a 5 s token with a 30 s leeway would otherwise refresh before every request)."""
         self.generation += 1
-        self.expires_at = None if lifetime is None else now + lifetime
-        return []
+        if lifetime is None or self.leeway is None:
+            self.refresh_at = None
+            return []
+        ahead = min(self.leeway, lifetime / 2)
+        self.refresh_at = now + lifetime - ahead
+        return [Schedule(lifetime - ahead)]
 
     def _begin_refresh(self, reason):
         self.refreshing = True
         self.attempt = 1
         self.stats.refreshes += 1
-        return [StartRefresh(1, reason), Emit("refresh-start", {"reason": reason, "attempt": 1})]
+        return [StartRefresh(1, reason, self.epoch), Emit("refresh-start", {"reason": reason, "attempt": 1})]
 
     def _enqueue(self, ticket, front=False):
         ticket.state = "waiting"
@@ -258,34 +318,25 @@ class Coordinator:
             self.waiting.insert(0, ticket)
         else:
             self.waiting.append(ticket)
+        if len(self.waiting) > self.stats.max_held:
+            self.stats.max_held = len(self.waiting)
 
     def _pump(self):
         """Hand waiting tickets to the driver while no refresh runs and slots are free."""
         if self.refreshing or not self.waiting:
-            self._note_held()
             return []
         room = len(self.waiting) if self.max_in_flight is None else self.max_in_flight - self.in_flight
+        batch = self.waiting[: max(room, 0)]
+        del self.waiting[: len(batch)]
         commands = []
-        taken = 0
-        for ticket in self.waiting:
-            if len(commands) >= room:
-                break
-            taken += 1
-            if ticket.state != "waiting":
-                continue  # abandoned while it waited
+        for ticket in batch:
             ticket.state = "in-flight"
             ticket.generation = self.generation
             self.in_flight += 1
             if ticket.replayed:
                 self.stats.replays += 1
             commands.append(Send(ticket, self.generation, ticket.replayed))
-        del self.waiting[:taken]
         return commands
-
-    def _note_held(self):
-        held = len(self.waiting)
-        if held > self.stats.max_held:
-            self.stats.max_held = held
 
     def _take_off_flight(self, ticket):
         if ticket.state != "in-flight":

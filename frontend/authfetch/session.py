@@ -7,10 +7,11 @@ session only wakes it with a verdict (send, deliver, fail); the refresh runs in 
 
 from . import tokens
 from .compat import call_later, cancel, monotonic, random, spawn, Signal
-from .coordinator import NON_REPLAYABLE, REFRESH_FAILED, SESSION_EXPIRED, Coordinator, Ticket
+from .coordinator import LIVE, NON_REPLAYABLE, REFRESH_FAILED, SESSION_EXPIRED, Coordinator, Ticket
 from .errors import AuthFetchError, NonReplayableBody, RefreshFailed, RequestTimeout, SessionExpired, UsageError
 from .events import Event
 from .models import Headers, Request
+from .tabs import TabSync, warn_once
 
 _sessions = {}
 TIMED_OUT = "timed-out"
@@ -71,6 +72,36 @@ class Session:
         self._jobs = {}
         self._next_ident = 0
         self._last_refresh_error = None
+        self._wake_timer = None
+        self.clients = []
+        if hasattr(transport, "on_wake"):
+            transport.on_wake(self.wake)  # visible again or back online: renew if it is time
+        self.tabs = None
+        if options.cross_tab:
+            if getattr(transport, "tabs_available", lambda: False)():
+                self.tabs = TabSync(
+                    self, transport, lock_timeout=options.lock_timeout, share_token=options.share_token
+                )
+            else:
+                warn_once("no Web Locks or BroadcastChannel here: refreshes are coordinated within this tab only")
+
+    def close(self, client):
+        """``client`` is done; the last one out stops timers and leaves the shared registry."""
+        if client in self.clients:
+            self.clients.remove(client)
+        self.listeners = [entry for entry in self.listeners if entry[0] is not client]
+        if self.clients:
+            return
+        cancel(self._wake_timer)
+        self._wake_timer = None
+        if self.tabs is not None:
+            self.tabs.close()
+        for key, session in list(_sessions.items()):
+            if session is self:
+                del _sessions[key]
+
+    def wake(self):
+        self._apply(self.coordinator.wake(monotonic()))
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -164,9 +195,12 @@ class Session:
                 if job is not None:
                     job.give(command)
             elif kind == "start-refresh":
-                spawn(self._refresh())
+                spawn(self._refresh(command.epoch))
             elif kind == "retry-refresh":
                 call_later(command.delay, lambda: self._apply(self.coordinator.retry_refresh(monotonic())))
+            elif kind == "schedule":
+                cancel(self._wake_timer)
+                self._wake_timer = call_later(command.delay, self.wake)
             elif kind == "emit":
                 self._emit(command.name, **command.fields)
 
@@ -181,7 +215,16 @@ class Session:
 
     # -- the refresh ----------------------------------------------------------------------------
 
-    async def _refresh(self):
+    async def _refresh(self, epoch):
+        if self.tabs is None:
+            return await self._refresh_call(epoch)
+        try:
+            await self.tabs.refresh(epoch, self._refresh_call)
+        except AuthFetchError as error:  # the cross-tab lock was not granted in time
+            self._last_refresh_error = str(error)
+            self._apply(self.coordinator.refresh_failed(monotonic(), error=str(error), epoch=epoch))
+
+    async def _refresh_call(self, epoch):
         """One refresh call, sent with the plain transport, never through the wrapped path."""
         options = self.options
         headers = Headers()
@@ -201,28 +244,35 @@ class Session:
         except AuthFetchError as error:
             reason = "timed out" if abort.aborted else str(error)
             self._last_refresh_error = reason
-            self._apply(self.coordinator.refresh_failed(monotonic(), error=reason))
+            self._apply(self.coordinator.refresh_failed(monotonic(), error=reason, epoch=epoch))
             return
         finally:
             cancel(timer)
-        self._refresh_answered(response, body)
+        self._refresh_answered(response, body, epoch)
 
-    def _refresh_answered(self, response, body):
+    def _refresh_answered(self, response, body, epoch):
         now = monotonic()
         status = response.status
         if 200 <= status < 300:
             token = tokens.lookup(body, self.options.token_field) if isinstance(body, dict) else None
             if self.options.mode == "bearer" and not (isinstance(token, str) and token):
                 self._last_refresh_error = f"refresh answered {status} without {self.options.token_field}"
-                self._apply(self.coordinator.refresh_failed(now, status=status, error=self._last_refresh_error))
+                self._apply(
+                    self.coordinator.refresh_failed(now, status=status, error=self._last_refresh_error, epoch=epoch)
+                )
                 return
+            if epoch != self.coordinator.epoch:
+                return  # from before a sign-in or sign-out: its token is not this session's
             if self.options.mode == "bearer":
                 self.token = token
             lifetime = tokens.lifetime(body, token) if isinstance(body, dict) else None
-            self._apply(self.coordinator.refresh_succeeded(now, lifetime=lifetime))
+            self._apply(self.coordinator.refresh_succeeded(now, lifetime=lifetime, epoch=epoch))
+            if self.tabs is not None:
+                self.tabs.refreshed(lifetime, token)
             return
         message = body.get("message") if isinstance(body, dict) else None
         self._last_refresh_error = f"refresh answered {status}" + (f" ({message})" if message else "")
+        was_live = self.coordinator.session == LIVE
         self._apply(
             self.coordinator.refresh_failed(
                 now,
@@ -230,19 +280,44 @@ class Session:
                 definitive=message == "refresh_token_reused",
                 retry_after=_retry_after(response.headers.get("retry-after")),
                 error=self._last_refresh_error,
+                epoch=epoch,
             )
         )
+        if was_live and self.coordinator.session != LIVE and self.tabs is not None:
+            self.tabs.ended("session-expired")
 
     # -- sign in and out ------------------------------------------------------------------------
 
     def signed_in(self, token, lifetime):
-        if self.options.mode == "bearer":
-            self.token = token
-        self._apply(self.coordinator.signed_in(monotonic(), lifetime=lifetime))
+        self.adopt_sign_in(token, lifetime)
+        if self.tabs is not None:
+            self.tabs.signed_in(lifetime, token)
 
     def signed_out(self):
         self.token = None
         self._apply(self.coordinator.end_session())
+        if self.tabs is not None:
+            self.tabs.ended("signed-out")
+
+    # -- what other tabs tell us ----------------------------------------------------------------
+
+    def can_adopt(self, token):
+        """A renewal elsewhere is usable here: cookies are shared, a bearer token only if sent."""
+        return self.options.mode == "cookie" or bool(token)
+
+    def adopt_sign_in(self, token, lifetime):
+        if self.options.mode == "bearer":
+            self.token = token
+        self._apply(self.coordinator.signed_in(monotonic(), lifetime=lifetime))
+
+    def adopt_remote(self, token, lifetime, tab=None):
+        if self.options.mode == "bearer" and token:
+            self.token = token
+        self._apply(self.coordinator.remote_refreshed(monotonic(), lifetime=lifetime))
+
+    def remote_ended(self, kind):
+        self.token = None
+        self._apply(self.coordinator.end_session(SESSION_EXPIRED, error="ended in another tab (" + kind + ")"))
 
 
 def _retry_after(value):

@@ -81,6 +81,15 @@ class FakeTransport:
         self.page = page_url
         self.cookies = dict(cookies or {})
         self.sent = []
+        self._wake_callbacks = []
+
+    def on_wake(self, callback):
+        self._wake_callbacks.append(callback)
+
+    def wake(self):
+        """Play the page becoming visible again (or the browser coming back online)."""
+        for callback in list(self._wake_callbacks):
+            callback()
 
     def page_url(self):
         return self.page

@@ -6,9 +6,9 @@ signal or a binary body). Browser failures become authfetch errors here and nowh
 """
 
 import js
-from pyscript.ffi import to_js
+from pyscript.ffi import create_proxy, to_js
 
-from .compat import MICROPYTHON
+from .compat import MICROPYTHON, Signal, spawn
 from .errors import NetworkError
 from .models import Headers, Response
 
@@ -63,9 +63,121 @@ class JsAbort:
         self.controller_js.abort()
 
 
+class JsChannel:
+    """A BroadcastChannel carrying strings (MicroPython cannot post Python objects)."""
+
+    def __init__(self, name, on_message):
+        self.channel_js = js.BroadcastChannel.new(name)
+
+        def received(event):
+            try:
+                on_message(str(event.data))
+            except Exception as error:  # a bad message must not break the page
+                print("authfetch: cross-tab message failed: " + repr(error))
+
+        self._proxy = create_proxy(received)
+        self.channel_js.onmessage = self._proxy
+
+    def post(self, text):
+        self.channel_js.postMessage(text)
+
+    def close(self):
+        self.channel_js.close()
+
+
 class BrowserTransport:
+    def __init__(self):
+        self._wake_callbacks = []
+        self._wake_proxy = None
+
+    def on_wake(self, callback):
+        """Call ``callback()`` when the page becomes visible again or the browser goes online:
+        timers sleep in background tabs and on suspended laptops, these events do not."""
+        self._wake_callbacks.append(callback)
+        if self._wake_proxy is not None:
+            return
+        self._wake_proxy = create_proxy(self._woke)
+        document = getattr(js, "document", None)
+        if document is not None:
+            document.addEventListener("visibilitychange", self._wake_proxy)
+        # Called on the global object itself: a detached addEventListener is an "Illegal
+        # invocation", thrown synchronously, which MicroPython cannot catch.
+        scope = getattr(js, "window", None) or getattr(js, "self", None)
+        if scope is not None:
+            scope.addEventListener("online", self._wake_proxy)
+
+    def _woke(self, event=None):
+        document = getattr(js, "document", None)
+        if document is not None and str(document.visibilityState) != "visible":
+            return
+        for callback in list(self._wake_callbacks):
+            callback()
+
     def page_url(self):
         return str(js.location.href)
+
+    # -- cross-tab primitives (used by tabs.py) ---------------------------------------------------
+
+    def tabs_available(self):
+        navigator = getattr(js, "navigator", None)
+        return bool(
+            navigator is not None
+            and getattr(navigator, "locks", None)
+            and getattr(js, "BroadcastChannel", None)
+            and getattr(js.Promise, "withResolvers", None)
+        )
+
+    async def acquire_lock(self, name, timeout):
+        """Take the Web Lock ``name``, waiting at most ``timeout`` s; returns ``release()``.
+
+        The lock callback only hands back a promise we resolve later: no Python awaits inside
+        it (a Web Locks callback that awaits asyncio can stall MicroPython). If this tab dies
+        the browser releases the lock itself.
+        """
+        holder_js = js.Promise.withResolvers()
+        granted = Signal()
+        state = {}
+
+        def on_grant(lock=None):
+            state["granted"] = True
+            granted.set()
+            return holder_js.promise
+
+        options_js = to_js({"signal": js.AbortSignal.timeout(int(timeout * 1000))})
+        request_js = js.navigator.locks.request(name, options_js, create_proxy(on_grant))
+
+        async def watch():
+            try:
+                await request_js
+            except Exception as error:  # the bounded wait ran out (AbortError/TimeoutError)
+                state["error"] = _describe(error)
+            granted.set()
+
+        spawn(watch())
+        await granted.wait()
+        if not state.get("granted"):
+            raise NetworkError(f"the cross-tab refresh lock was not granted within {timeout} s ({state.get('error')})")
+        released = []
+
+        def release():
+            if not released:
+                released.append(True)
+                holder_js.resolve(None)
+
+        return release
+
+    def open_channel(self, name, on_message):
+        return JsChannel(name, on_message)
+
+    def shared_get(self, key):
+        storage = getattr(js, "localStorage", None)
+        value = storage.getItem(key) if storage is not None else None
+        return None if value is None else str(value)
+
+    def shared_set(self, key, value):
+        storage = getattr(js, "localStorage", None)
+        if storage is not None:
+            storage.setItem(key, value)
 
     def read_cookie(self, name):
         document = getattr(js, "document", None)

@@ -4,6 +4,7 @@ interpreter booted once per module and shared by its tests."""
 import json
 import os
 import shutil
+import time
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -82,14 +83,27 @@ async def main():
 """
 
 
+def wait_for_boot(page, errors, ready_js):
+    """Wait for ``ready_js`` to be true, but fail at once on a Python error during boot."""
+    deadline = time.monotonic() + BOOT_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        if page.evaluate(ready_js):
+            return
+        booted_badly = [e for e in errors if "Traceback" in e or "Error:" in e]
+        assert not booted_badly, f"the page failed to boot: {booted_badly[0][:3000]}"
+        page.wait_for_timeout(100)
+    raise AssertionError(f"the page did not boot in {BOOT_TIMEOUT_MS} ms; console: {errors}")
+
+
+HARNESS_READY = "() => !!document.getElementById('state')?.textContent.startsWith('ready')"
+
+
 @pytest.fixture(scope="module", params=RUNTIMES)
 def harness(request, browser, stub):
     context = browser.new_context()
     page = context.new_page()
     harness = Harness(page, stub, request.param)
     page.goto(f"{stub.url}__stub__/harness/?runtime={request.param}")
-    page.wait_for_function(
-        "() => document.getElementById('state')?.textContent.startsWith('ready')", timeout=BOOT_TIMEOUT_MS
-    )
+    wait_for_boot(page, harness.console_errors, HARNESS_READY)
     yield harness
     context.close()

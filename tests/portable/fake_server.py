@@ -36,6 +36,7 @@ class FakeServer:
         self.bearer = "acc-1"
         self.csrf_serial = 1
         self.refresh_calls = 0
+        self.expires_in = 60
         self.refresh_script = []  # per upcoming refresh: "ok", a status, "drop", a Gate, ("body", text)
         self.seen = []  # (method, path, carried access token, headers)
         self.handled = {}
@@ -67,7 +68,7 @@ class FakeServer:
             return await self._refresh(sent)
         if path == "/api/v1/users/login":
             self._rotate()
-            return reply(200, json={"data": {"accessToken": self.bearer, "expiresIn": 60}})
+            return reply(200, json={"data": {"accessToken": self.bearer, "expiresIn": self.expires_in}})
         if path in self.always_401 or not self.valid(carried):
             challenge = 'Bearer error="invalid_token"' if carried else "Bearer"
             return reply(401, json={"message": "unauthorized"}, headers={"WWW-Authenticate": challenge})
@@ -99,7 +100,7 @@ class FakeServer:
         if sent.headers.get("X-CSRF-Token") != self.transport.cookies.get("csrf_token"):
             return reply(403, json={"message": "csrf"})
         self._rotate()
-        return reply(200, json={"data": {"accessToken": self.bearer, "expiresIn": 60}})
+        return reply(200, json={"data": {"accessToken": self.bearer, "expiresIn": self.expires_in}})
 
 
 def body_of(payload):

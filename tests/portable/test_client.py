@@ -16,6 +16,7 @@ from authfetch import (
     SessionExpired,
     UsageError,
 )
+from authfetch.compat import monotonic
 from authfetch.testing import FakeStream
 from fake_server import REFRESH, FakeServer, Gate
 
@@ -359,3 +360,43 @@ async def test_every_request_settles_whatever_the_refresh_does():
         assert len(results) == 8
         for result in results:
             assert hasattr(result, "status") or isinstance(result, (SessionExpired, RefreshFailed)), (script, result)
+
+
+async def test_renewal_ahead_of_expiry_goes_through_the_single_flight():
+    server = FakeServer()
+    api = client(server, leeway=30)
+    await api.login("/users/login", json={"username": "demo", "password": "demo"})  # expiresIn 60
+    session = api._session
+    session.coordinator.refresh_at -= 31  # as if 31 s had passed: within the leeway
+    results = await many(10, lambda i: api.get(PROFILE))
+    assert statuses(results) == [200] * 10, statuses(results)
+    assert server.refresh_calls == 1, server.refresh_calls
+    assert server.count("/api/v1/users/profile") == 10, "held for the renewal, none sent stale"
+
+
+async def test_a_page_waking_up_renews_once_if_it_is_time():
+    server = FakeServer()
+    api = client(server)
+    await api.login("/users/login", json={"username": "demo", "password": "demo"})
+    server.transport.wake()  # not due yet: nothing happens
+    await asyncio.sleep(0.01)
+    assert server.refresh_calls == 0
+    api._session.coordinator.refresh_at -= 60
+    server.transport.wake()
+    server.transport.wake()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert server.refresh_calls == 1, server.refresh_calls
+    assert (await api.get(PROFILE)).status == 200 and server.refresh_calls == 1
+
+
+async def test_a_short_lifetime_is_renewed_at_half_life_not_before_every_request():
+    server = FakeServer()
+    server.expires_in = 5
+    api = client(server, leeway=30)
+    await api.login("/users/login", json={"username": "demo", "password": "demo"})
+    due_in = api._session.coordinator.refresh_at - monotonic()
+    assert 2.4 < due_in <= 2.501, due_in
+    for _ in range(5):
+        assert (await api.get(PROFILE)).status == 200
+    assert server.refresh_calls == 0, "a 5 s token with a 30 s leeway must not refresh before each request"

@@ -20,18 +20,28 @@ from authfetch.transport import BrowserTransport
 RUNTIME = "mpy" if sys.implementation.name == "micropython" else "py"
 
 
+_clients = []
+
+
 def client(**options):
+    """A fresh AuthClient on its own transport; run() closes it before the next snippet, so no
+    timer or channel of an earlier test acts during a later one."""
     options.setdefault("login_url", "/api/v1/users/login")
     options.setdefault("logout_url", "/api/v1/users/logout")
     base = options.pop("base_url", "/api/v1")
     refresh_url = options.pop("refresh_url", "/api/v1/users/refresh-token")
-    return authfetch.AuthClient(base, refresh_url=refresh_url, transport=BrowserTransport(), **options)
+    api = authfetch.AuthClient(base, refresh_url=refresh_url, transport=BrowserTransport(), **options)
+    _clients.append(api)
+    return api
 
 
 async def control(name, payload=None):
     """Call a stub test control from the page (its origin, outside base_url)."""
     plain = authfetch.AuthClient("/", refresh_url="/api/v1/users/refresh-token", transport=BrowserTransport())
-    response = await plain.post(str(window.location.origin) + "/__stub__/" + name, json=payload or {}, auth=False)
+    try:
+        response = await plain.post(str(window.location.origin) + "/__stub__/" + name, json=payload or {}, auth=False)
+    finally:
+        plain.close()
     return response.status
 
 
@@ -69,6 +79,8 @@ def _trace(error):
 
 
 async def run(code):
+    while _clients:
+        _clients.pop().close()
     scope = {
         "authfetch": authfetch,
         "asyncio": asyncio,

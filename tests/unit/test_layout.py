@@ -1,0 +1,39 @@
+"""The page loads exactly the library's modules, from this machine only."""
+
+import ast
+import pathlib
+import re
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import sync_pyscript_files  # noqa: E402
+
+
+def test_pyscript_configs_list_every_library_module():
+    for name in sync_pyscript_files.CONFIGS:
+        text = (ROOT / name).read_text()
+        assert sync_pyscript_files.files_table() in text, (
+            f"{name} [files] is out of date: run python scripts/sync_pyscript_files.py"
+        )
+
+
+def test_pyscript_configs_name_local_interpreters():
+    assert 'interpreter = "/vendor/micropython/micropython.mjs"' in (ROOT / "pyscript.toml").read_text()
+    assert 'interpreter = "/vendor/pyodide/pyodide.mjs"' in (ROOT / "pyscript.py.toml").read_text()
+    for name in ("index.html", "pyscript.toml", "pyscript.py.toml"):
+        assert not re.search(r"https?://", (ROOT / name).read_text()), f"{name} names a remote URL"
+
+
+def test_only_the_transport_touches_js():
+    for path in (ROOT / "frontend/authfetch").glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+        js_side = imported & {"js", "pyscript", "pyodide"}
+        if path.name != "transport.py":
+            assert not js_side, f"{path.name} imports {js_side}: only transport.py may touch JS"
