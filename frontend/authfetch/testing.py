@@ -5,13 +5,14 @@
     api = AuthClient("https://app.test/api", refresh_url="/api/refresh", transport=FakeTransport(handler))
 
 The handler may be async. Raising NetworkFailure (or anything) from it is a network error.
+``FakeBrowser`` lets several transports play tabs of one browser (locks, channels, storage).
 The fake keeps a cookie jar (``cookies``) that pages could read, and every request it saw
 (``sent``), so tests count what reached the "server".
 """
 
 import json as _json
 
-from .compat import Signal, spawn
+from .compat import Signal, call_later, cancel, spawn
 from .errors import NetworkError
 from .models import Headers, Response
 
@@ -75,16 +76,85 @@ class FakeAbort:
             listener()
 
 
+class FakeBrowser:
+    """What the tabs of one fake browser share: Web Locks, BroadcastChannels, localStorage."""
+
+    def __init__(self):
+        self.storage = {}
+        self.locks = {}  # name -> queue of waiters; the head holds the lock
+        self.channels = {}  # name -> open FakeChannels
+
+    async def acquire_lock(self, name, timeout):
+        queue = self.locks.setdefault(name, [])
+        turn = Signal()
+        queue.append(turn)
+        if queue[0] is turn:
+            turn.set()
+        expired = []
+
+        def give_up():
+            expired.append(True)
+            turn.set()
+
+        timer = call_later(timeout, give_up)
+        await turn.wait()
+        cancel(timer)
+        if expired and queue[0] is not turn:
+            queue.remove(turn)
+            raise NetworkError(f"the cross-tab refresh lock was not granted within {timeout} s")
+
+        def release():
+            if queue and queue[0] is turn:
+                queue.pop(0)
+                if queue:
+                    queue[0].set()
+
+        return release
+
+
+class FakeChannel:
+    def __init__(self, browser, name, on_message):
+        self.browser, self.name, self.on_message = browser, name, on_message
+        browser.channels.setdefault(name, []).append(self)
+
+    def post(self, text):
+        for other in self.browser.channels.get(self.name, []):
+            if other is not self:  # like BroadcastChannel: delivered later, not to itself
+                call_later(0, lambda other=other: other.on_message(text))
+
+    def close(self):
+        peers = self.browser.channels.get(self.name, [])
+        if self in peers:
+            peers.remove(self)
+
+
 class FakeTransport:
-    def __init__(self, handler, *, page_url=DEFAULT_PAGE, cookies=None):
+    def __init__(self, handler, *, page_url=DEFAULT_PAGE, cookies=None, browser=None):
         self.handler = handler
         self.page = page_url
-        self.cookies = dict(cookies or {})
+        # Passing the same dict to several transports shares the cookie jar, as tabs do.
+        self.cookies = cookies if cookies is not None else {}
+        self.browser = browser
         self.sent = []
         self._wake_callbacks = []
 
     def on_wake(self, callback):
         self._wake_callbacks.append(callback)
+
+    def tabs_available(self):
+        return self.browser is not None
+
+    async def acquire_lock(self, name, timeout):
+        return await self.browser.acquire_lock(name, timeout)
+
+    def open_channel(self, name, on_message):
+        return FakeChannel(self.browser, name, on_message)
+
+    def shared_get(self, key):
+        return self.browser.storage.get(key)
+
+    def shared_set(self, key, value):
+        self.browser.storage[key] = value
 
     def wake(self):
         """Play the page becoming visible again (or the browser coming back online)."""

@@ -42,7 +42,12 @@ class FakeServer:
         self.handled = {}
         self.always_401 = set()
         self.hold = {}  # path -> Gate held before answering
-        self.transport = FakeTransport(self, page_url=PAGE, cookies={"csrf_token": "csrf-1"})
+        self.cookies = {"csrf_token": "csrf-1"}
+        self.transport = FakeTransport(self, page_url=PAGE, cookies=self.cookies)
+
+    def tab(self, browser):
+        """Another tab of the same browser: same cookie jar, shared locks and channels."""
+        return FakeTransport(self, page_url=PAGE, cookies=self.cookies, browser=browser)
 
     def expire(self):
         self.min_valid = self.serial + 1

@@ -17,7 +17,7 @@ from authfetch import (
     UsageError,
 )
 from authfetch.compat import monotonic
-from authfetch.testing import FakeStream
+from authfetch.testing import FakeBrowser, FakeStream
 from fake_server import REFRESH, FakeServer, Gate
 
 PROFILE = "/users/profile"
@@ -400,3 +400,53 @@ async def test_a_short_lifetime_is_renewed_at_half_life_not_before_every_request
     for _ in range(5):
         assert (await api.get(PROFILE)).status == 200
     assert server.refresh_calls == 0, "a 5 s token with a 30 s leeway must not refresh before each request"
+
+
+def tab_clients(server, n, **options):
+    browser = FakeBrowser()
+    clients = []
+    for _ in range(n):
+        clients.append(
+            AuthClient(
+                "/api/v1",
+                refresh_url="/api/v1/users/refresh-token",
+                logout_url="/api/v1/users/logout",
+                transport=server.tab(browser),
+                **options
+            )
+        )
+    return clients
+
+
+async def test_five_tabs_refresh_once_under_the_cross_tab_lock():
+    server = FakeServer()
+    tabs = tab_clients(server, 5)
+    server.expire()
+    results = await many(100, lambda i: tabs[i % 5].get(PROFILE))
+    assert statuses(results) == [200] * 100, statuses(results)
+    assert server.refresh_calls == 1, server.refresh_calls
+
+
+async def test_without_cross_tab_every_tab_refreshes():
+    server = FakeServer()
+    tabs = tab_clients(server, 5, cross_tab=False)
+    server.expire()
+    results = await many(100, lambda i: tabs[i % 5].get(PROFILE))
+    assert server.refresh_calls == 5, server.refresh_calls
+    # Concurrent refreshes race on the rotated credentials (here the CSRF value): tabs lose.
+    assert statuses(results).count(200) < 100, statuses(results)
+
+
+async def test_sign_out_in_one_tab_ends_the_others_once():
+    server = FakeServer()
+    tabs = tab_clients(server, 3)
+    ended = []
+    for api in tabs[1:]:
+        api.on("session-expired", lambda event: ended.append(event.name))
+    await tabs[0].logout()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert ended == ["session-expired", "session-expired"], ended
+    sent_before = len(server.seen)
+    results = await many(4, lambda i: tabs[1 + i % 2].get(PROFILE))
+    assert statuses(results) == ["SessionExpired"] * 4 and len(server.seen) == sent_before
