@@ -1,10 +1,11 @@
 """The demo app: sign in, show the profile, keep it fresh across access-token expiries."""
 
 import asyncio
+import random
 import sys
 import time
 
-from pyscript import document
+from pyscript import document, window
 from pyscript.ffi import create_proxy
 
 from authfetch import AuthClient, AuthFetchError, SessionExpired
@@ -43,8 +44,15 @@ def update_stats():
     )
 
 
+def describe(event):
+    if event.name == "refresh":
+        who = "this tab" if event.source == "local" else "another tab (" + str(event.tab) + ")"
+        return "refresh by " + who + ", generation " + str(event.generation)
+    return event.name + " " + repr(event.fields)
+
+
 def on_event(event):
-    log(event.name + ("" if event.name == "replay" else " " + repr(event.fields)))
+    log(describe(event))
     update_stats()
     if event.name == "session-expired":
         show(False)
@@ -109,11 +117,34 @@ async def poll():
             await load_profile()
 
 
+TAB = "tab-%06d" % int(random.random() * 1e6)
+tabs_seen = {TAB}
+
+
+def on_presence(event):
+    """Demo only: count the tabs of this app through a BroadcastChannel of its own."""
+    kind, _, tab = str(event.data).partition(" ")
+    if kind == "bye":
+        tabs_seen.discard(tab)
+    else:
+        if tab not in tabs_seen and kind == "hello":
+            presence.postMessage("here " + TAB)
+        tabs_seen.add(tab)
+    element("tabs").textContent = str(len(tabs_seen))
+
+
+presence = window.BroadcastChannel.new("authfetch-demo-presence")
+
+
 async def boot():
     if sys.implementation.name == "micropython":
         element("runtime-name").textContent = "MicroPython"
     else:
         element("runtime-name").textContent = "Pyodide (Python %d.%d.%d)" % tuple(sys.version_info[:3])
+    presence.onmessage = create_proxy(on_presence)
+    presence.postMessage("hello " + TAB)
+    window.addEventListener("pagehide", create_proxy(lambda e: presence.postMessage("bye " + TAB)))
+    element("tab-id").textContent = TAB
     element("login-form").addEventListener("submit", create_proxy(on_submit))
     element("reload-button").addEventListener("click", create_proxy(lambda e: asyncio.create_task(load_profile())))
     element("logout-button").addEventListener("click", create_proxy(lambda e: asyncio.create_task(sign_out())))

@@ -245,7 +245,7 @@ class Coordinator:
         self.stats.refreshes += 1
         return [StartRefresh(self.attempt, "retry", self.epoch)]
 
-    def remote_refreshed(self, now, *, lifetime=None):
+    def remote_refreshed(self, now, *, lifetime=None, tab=None):
         """Another tab renewed the shared credentials (cookie jar, or a shared token).
 
         Settles this tab's own refresh round as if it had succeeded, without a call: the round
@@ -254,7 +254,8 @@ class Coordinator:
         self.session = LIVE
         self._new_epoch()
         commands = self._new_credentials(now, lifetime)
-        return commands + [Emit("refresh", {"generation": self.generation, "source": "remote"})] + self._pump()
+        fields = {"generation": self.generation, "source": "remote", "tab": tab}
+        return commands + [Emit("refresh", fields)] + self._pump()
 
     def wake(self, now):
         """A Schedule came due, or the page woke (visible again, back online): renew if it is time."""

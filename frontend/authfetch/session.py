@@ -313,7 +313,7 @@ class Session:
     def adopt_remote(self, token, lifetime, tab=None):
         if self.options.mode == "bearer" and token:
             self.token = token
-        self._apply(self.coordinator.remote_refreshed(monotonic(), lifetime=lifetime))
+        self._apply(self.coordinator.remote_refreshed(monotonic(), lifetime=lifetime, tab=tab))
 
     def remote_ended(self, kind):
         self.token = None

@@ -66,3 +66,25 @@ def test_harness_boots_under_both_interpreters(harness):
     assert harness.run("async def main():\n    return RUNTIME") == harness.runtime
     assert harness.outside_requests == []
     assert unexpected(harness.console_errors) == []
+
+
+def test_demo_counts_its_tabs_and_names_who_refreshed(browser, stub):
+    context = browser.new_context()
+    first, second = context.new_page(), context.new_page()
+    for page in (first, second):
+        page.goto(f"{stub.url}?runtime=mpy")
+    for page in (first, second):
+        page.wait_for_selector("#app[data-state=ready]", timeout=BOOT_TIMEOUT_MS)
+    first.wait_for_function("() => document.getElementById('tabs').textContent === '2'")
+    second.wait_for_function("() => document.getElementById('tabs').textContent === '2'")
+    first.click("#login-button")
+    first.wait_for_selector("#profile-section:not([hidden])")
+    stub.reset()
+    stub.expire()
+    first.click("#reload-button")
+    first.wait_for_function("() => document.getElementById('events').textContent.includes('refresh by this tab')")
+    second.wait_for_function("() => document.getElementById('events').textContent.includes('refresh by another tab')")
+    assert stub.stats()["refresh_calls"] == 1
+    second.close()
+    first.wait_for_function("() => document.getElementById('tabs').textContent === '1'")
+    context.close()

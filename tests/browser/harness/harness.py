@@ -21,18 +21,29 @@ RUNTIME = "mpy" if sys.implementation.name == "micropython" else "py"
 
 
 _clients = []
+kept = {}  # clients a test keeps across snippets: client(keep="name"), closed by forget()
 
 
-def client(**options):
+def client(keep=None, **options):
     """A fresh AuthClient on its own transport; run() closes it before the next snippet, so no
-    timer or channel of an earlier test acts during a later one."""
+    timer or channel of an earlier test acts during a later one (unless kept by name)."""
     options.setdefault("login_url", "/api/v1/users/login")
     options.setdefault("logout_url", "/api/v1/users/logout")
     base = options.pop("base_url", "/api/v1")
     refresh_url = options.pop("refresh_url", "/api/v1/users/refresh-token")
     api = authfetch.AuthClient(base, refresh_url=refresh_url, transport=BrowserTransport(), **options)
-    _clients.append(api)
+    if keep:
+        kept[keep] = api
+    else:
+        _clients.append(api)
     return api
+
+
+def forget():
+    for name in list(kept):
+        value = kept.pop(name)
+        if hasattr(value, "close"):
+            value.close()
 
 
 async def control(name, payload=None):
@@ -91,6 +102,8 @@ async def run(code):
         "many": many,
         "outcome": outcome,
         "control": control,
+        "kept": kept,
+        "forget": forget,
         "RUNTIME": RUNTIME,
     }
     try:

@@ -1,0 +1,175 @@
+"""One refresh per browser, not per tab: several pages of one browser context against the stub
+(grace window off, so any second use of a refresh token is caught as reuse)."""
+
+import json
+import time
+
+import pytest
+
+from .conftest import HARNESS_READY, Harness, wait_for_boot
+
+TABS = 5
+PER_TAB = 20
+
+KEEP_CLIENT = """
+async def main():
+    forget()
+    api = client(keep="tab", cross_tab=%(cross_tab)s)
+    events = {"refresh": [], "session-expired": 0}
+    kept["events"] = events
+
+    def on_refresh(event):
+        events["refresh"].append(event.source)
+
+    def on_end(event):
+        events["session-expired"] += 1
+
+    api.on("refresh", on_refresh)
+    api.on("session-expired", on_end)
+    return True
+"""
+
+FIRE = """
+async def main():
+    api = kept["tab"]
+    wait_ms = START_DELAY_MS  # filled in by the page, so every tab fires at the same instant
+    if wait_ms > 0:
+        await asyncio.sleep(wait_ms / 1000)
+    results = await many(%(n)d, lambda i: api.get("/users/profile"))
+    out = []
+    for r in results:
+        out.append(outcome(r))
+    return {"outcomes": out, "events": kept["events"]}
+"""
+
+
+def open_tabs(context, stub, runtimes):
+    tabs = []
+    for runtime in runtimes:
+        page = context.new_page()
+        tab = Harness(page, stub, runtime)
+        page.goto(f"{stub.url}__stub__/harness/?runtime={runtime}")
+        tabs.append(tab)
+    for tab in tabs:
+        wait_for_boot(tab.page, tab.console_errors, HARNESS_READY)
+    return tabs
+
+
+@pytest.fixture(scope="module")
+def context(browser):
+    context = browser.new_context()
+    yield context
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def tabs(context, stub):
+    return open_tabs(context, stub, ["mpy"] * TABS)
+
+
+def sign_in(tab):
+    tab.page.context.clear_cookies()
+    tab.stub.reset()
+    tab.run("async def main():\n    return (await client().login(json={'username': 'demo', 'password': 'demo'})).status")
+    tab.stub.reset()
+
+
+def fire_everywhere(tabs, n):
+    """Start n requests in every tab at the same instant; wait for all; their answers."""
+    start_at = tabs[0].page.evaluate("() => Date.now()") + 150 * len(tabs)
+    for tab in tabs:
+        tab.page.evaluate(
+            """([code, startAt]) => {
+                code = code.replace("START_DELAY_MS", String(Math.max(0, startAt - Date.now())));
+                window.fired = window.harnessRun(code).then(String);
+            }""",
+            [FIRE % {"n": n}, start_at],
+        )
+    answers = []
+    for tab in tabs:
+        answer = json.loads(tab.page.evaluate("async () => await window.fired"))
+        assert answer["ok"], answer
+        answers.append(answer["value"])
+    return answers
+
+
+@pytest.mark.parametrize("cross_tab", [True, False])
+def test_five_tabs_at_expiry(tabs, cross_tab):
+    sign_in(tabs[0])
+    for tab in tabs:
+        tab.run(KEEP_CLIENT % {"cross_tab": cross_tab})
+    tabs[0].stub.expire()
+    answers = fire_everywhere(tabs, PER_TAB)
+    stats = tabs[0].stub.stats()
+    outcomes = [o for a in answers for o in a["outcomes"]]
+    ok = outcomes.count(200)
+    figures = (
+        f"cross_tab={cross_tab}: {ok}/{len(outcomes)} succeeded, refresh calls {stats['refresh_calls']}, "
+        f"reuse detected {stats['reuse_detected']}, refresh sources {[a['events']['refresh'] for a in answers]}"
+    )
+    print(figures)
+    if cross_tab:
+        assert ok == TABS * PER_TAB, figures
+        assert stats["refresh_calls"] == 1 and stats["reuse_detected"] == 0, figures
+    else:
+        # The lock is what makes the difference: without it the tabs race and rotation bites.
+        assert stats["refresh_calls"] > 1 and stats["reuse_detected"] >= 1, figures
+        assert ok < TABS * PER_TAB, figures
+
+
+def test_a_tab_closed_mid_refresh_hands_the_lock_on(context, stub):
+    first, second = open_tabs(context, stub, ["mpy", "mpy"])
+    sign_in(first)
+    second.run(KEEP_CLIENT % {"cross_tab": True})
+    # The first tab holds the refresh lock and never lets go, as a tab stuck mid-refresh does.
+    lock_name = f"authfetch:{stub.url}api/v1/users/refresh-token"
+    first.page.evaluate(
+        "(name) => new Promise((held) => navigator.locks.request(name, () => { held(); return new Promise(() => {}); }))",
+        lock_name,
+    )
+    stub.expire()
+    second.page.evaluate(
+        "(code) => { window.fired = window.harnessRun(code).then(String); }", (FIRE % {"n": 3}).replace("START_DELAY_MS", "0")
+    )
+    second.page.wait_for_timeout(500)
+    assert stub.stats()["refresh_calls"] == 0, "the second tab refreshed while the first held the lock"
+    started = time.monotonic()
+    first.page.close()
+    answer = json.loads(second.page.evaluate("async () => await window.fired"))
+    waited = time.monotonic() - started
+    stats = stub.stats()
+    figures = f"second tab: {answer}, refresh calls {stats['refresh_calls']}, took {waited:.2f} s after the close"
+    assert answer["ok"] and answer["value"]["outcomes"] == [200] * 3, figures
+    assert stats["refresh_calls"] == 1 and stats["reuse_detected"] == 0 and waited < 10, figures
+    second.page.close()
+
+
+def test_sign_out_in_one_tab_ends_the_others(tabs):
+    sign_in(tabs[0])
+    for tab in tabs:
+        tab.run(KEEP_CLIENT % {"cross_tab": True})
+    tabs[0].run("async def main():\n    await kept['tab'].logout()\n    return True")
+    tabs[0].page.wait_for_timeout(300)
+    tabs[0].stub.reset()
+    answers = fire_everywhere(tabs[1:], 5)
+    stats = tabs[0].stub.stats()
+    for answer in answers:
+        assert answer["events"]["session-expired"] == 1, answers
+        assert answer["outcomes"] == ["SessionExpired"] * 5, answers
+    assert stats["requests"] == {}, f"sent after sign-out: {stats['requests']}"
+
+
+def test_micropython_and_pyodide_tabs_share_the_lock(context, stub):
+    tabs = open_tabs(context, stub, ["mpy", "py"])
+    sign_in(tabs[0])
+    for tab in tabs:
+        tab.run(KEEP_CLIENT % {"cross_tab": True})
+    stub.expire()
+    answers = fire_everywhere(tabs, PER_TAB)
+    stats = stub.stats()
+    figures = f"mpy+py tabs: {answers}, refresh calls {stats['refresh_calls']}"
+    assert [a["outcomes"] for a in answers] == [[200] * PER_TAB] * 2, figures
+    assert stats["refresh_calls"] == 1 and stats["reuse_detected"] == 0, figures
+    assert sorted(a["events"]["refresh"][0] for a in answers) == ["local", "remote"], figures
+    for tab in tabs:
+        tab.page.close()
