@@ -1,4 +1,5 @@
-"""Rewrite the [files] table of pyscript.toml and pyscript.py.toml from frontend/authfetch/.
+"""Rewrite the module lists (the [files] table of pyscript.toml and pyscript.py.toml, MODULES in
+frontend/authfetch.js) from frontend/authfetch/.
 
 Run after adding or removing a library module; tests/unit/test_layout.py fails until you do.
 """
@@ -20,12 +21,19 @@ def files_table():
     return "[files]\n" + "\n".join(lines) + "\n"
 
 
+def embed_modules():
+    return "/* modules */" + ", ".join(f'"{name}"' for name in library_files()) + "/* end */"
+
+
 def main():
     for name in CONFIGS:
         path = ROOT / name
         text = path.read_text()
         path.write_text(re.sub(r"\[files\]\n(?:.+\n)*", files_table(), text))
         print(f"updated {name}")
+    loader = ROOT / "frontend/authfetch.js"
+    loader.write_text(re.sub(r"/\* modules \*/.*/\* end \*/", embed_modules(), loader.read_text()))
+    print("updated frontend/authfetch.js")
 
 
 if __name__ == "__main__":

@@ -170,9 +170,16 @@ def static_routes(root):
     routes = [Route("/", lambda request: FileResponse(root / "index.html"))]
     for name in ("index.html", "pyscript.toml", "pyscript.py.toml"):
         routes.append(Route(f"/{name}", (lambda path: lambda request: FileResponse(path))(root / name)))
-    routes.append(Mount("/frontend", app=StaticFiles(directory=root / "frontend", check_dir=False)))
+    routes.append(Mount("/frontend", app=StaticFiles(directory=root / "frontend", html=True, check_dir=False)))
     for prefix, folder in VENDOR.items():
         routes.append(Mount(f"/vendor/{prefix}", app=StaticFiles(directory=root / folder, check_dir=False)))
+    # The one-tag embed, laid out as a page author copies it: the loader, the package and the
+    # runtime side by side, so every URL resolves relative to authfetch.js.
+    embed = "/static/authfetch"
+    routes.append(Route(f"{embed}/authfetch.js", lambda request: FileResponse(root / "frontend/authfetch.js")))
+    routes.append(Mount(f"{embed}/authfetch", app=StaticFiles(directory=root / "frontend/authfetch", check_dir=False)))
+    for prefix, folder in VENDOR.items():
+        routes.append(Mount(f"{embed}/{prefix}", app=StaticFiles(directory=root / folder, check_dir=False)))
     return routes
 
 

@@ -6,7 +6,7 @@
 
 import json as _json
 
-from . import tokens
+from . import tokens, urls
 from .config import (
     DEFAULT_CSRF_COOKIE,
     DEFAULT_CSRF_HEADER,
@@ -103,6 +103,11 @@ class AuthClient:
         """
         request = self._build(url, method, headers, body, json, timeout, auth)
         credentialed = request.auth and self.options.allowed(request.url)
+        target = urls.without_fragment_and_query(request.url)
+        if credentialed and target == self.options.login_url:
+            return await self._sign_in(request)  # however it is called, a sign-in revives the session
+        if credentialed and target == self.options.logout_url:
+            return await self._sign_out(request)
         coordinated = credentialed and self.options.refreshable(request.url)
         return await self._session.perform(self, request, coordinated=coordinated)
 
@@ -129,7 +134,9 @@ class AuthClient:
         target = url or self.options.login_url
         if target is None:
             raise UsageError("login needs a url (or login_url= on the client)")
-        request = self._build(target, "POST", headers, body, json, timeout, True)
+        return await self._sign_in(self._build(target, "POST", headers, body, json, timeout, True))
+
+    async def _sign_in(self, request):
         response = await self._session.perform(self, request, coordinated=False)
         if response.ok:
             document = None
@@ -147,7 +154,9 @@ class AuthClient:
         target = url or self.options.logout_url
         if target is None:
             raise UsageError("logout needs a url (or logout_url= on the client)")
-        request = self._build(target, "POST", None, None, _UNSET, timeout, True)
+        return await self._sign_out(self._build(target, "POST", None, None, _UNSET, timeout, True))
+
+    async def _sign_out(self, request):
         try:
             return await self._session.perform(self, request, coordinated=False)
         finally:

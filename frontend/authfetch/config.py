@@ -99,8 +99,8 @@ class Options:
             if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599 or status == 403:
                 raise UsageError(f"refresh_on: {status!r} is not a 4xx/5xx status that may mean 'stale' (403 never does)")
         self.refresh_on = statuses
-        self.login_url = None if login_url is None else self._absolute(login_url, "login_url")
-        self.logout_url = None if logout_url is None else self._absolute(logout_url, "logout_url")
+        self.login_url = None if login_url is None else urls.without_fragment_and_query(self._absolute(login_url, "login_url"))
+        self.logout_url = None if logout_url is None else urls.without_fragment_and_query(self._absolute(logout_url, "logout_url"))
         exempt = [self.refresh_url]
         for url in no_refresh_for or ():
             exempt.append(self._absolute(url, "no_refresh_for"))

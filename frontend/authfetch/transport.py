@@ -12,9 +12,10 @@ from .compat import MICROPYTHON, Signal, spawn
 from .errors import NetworkError
 from .models import Headers, Response
 
-NATIVE_BODIES = ("FormData", "Blob", "File", "URLSearchParams")
-
 _shared = []
+# The browser's own fetch, taken before anything (the embed's data-patch-fetch) can wrap it, and
+# bound to the global object (a detached fetch is an "Illegal invocation").
+_native_fetch_js = js.fetch.bind(getattr(js, "window", None) or js.self)
 
 
 def browser_transport():
@@ -194,10 +195,10 @@ class BrowserTransport:
 
     def body_kind(self, body):
         kind = _js_type(body)
-        if kind in NATIVE_BODIES:
-            return "native"
         if kind == "ReadableStream":
             return "stream"
+        if kind is not None:
+            return "native"  # FormData, Blob, URLSearchParams, ArrayBuffer, typed arrays...
         return None
 
     async def send(self, request, *, headers, credentials, abort=None):
@@ -216,7 +217,7 @@ class BrowserTransport:
                 init["duplex"] = "half"  # Chromium needs it to send a stream
             if abort is not None:
                 init["signal"] = abort.controller_js.signal
-            response_js = await js.fetch(request.url, to_js(init))
+            response_js = await _native_fetch_js(request.url, to_js(init))
         except Exception as error:  # a rejected fetch: network failure, CORS, or our abort
             hint = ""
             if request.stream is not None:

@@ -450,3 +450,14 @@ async def test_sign_out_in_one_tab_ends_the_others_once():
     sent_before = len(server.seen)
     results = await many(4, lambda i: tabs[1 + i % 2].get(PROFILE))
     assert statuses(results) == ["SessionExpired"] * 4 and len(server.seen) == sent_before
+
+
+async def test_a_fetch_to_the_login_url_revives_an_ended_session():
+    server = FakeServer()
+    api = client(server, login_url="/api/v1/users/login")
+    server.refresh_script = [401]
+    server.expire()
+    assert statuses(await many(2, lambda i: api.get(PROFILE))) == ["SessionExpired"] * 2
+    response = await api.post("/users/login", json={"username": "demo", "password": "demo"})
+    assert response.status == 200
+    assert (await api.get(PROFILE)).status == 200
