@@ -110,9 +110,10 @@ class Schedule:
 class RetryRefresh:
     kind = "retry-refresh"
 
-    def __init__(self, attempt, delay):
+    def __init__(self, attempt, delay, epoch):
         self.attempt = attempt
         self.delay = delay
+        self.epoch = epoch  # hand it back to retry_refresh; a timer from an older epoch is ignored
 
 
 class Emit:
@@ -231,15 +232,15 @@ class Coordinator:
             delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** (self.attempt - 1))) * (0.5 + self._random())
             if retry_after is not None:
                 delay = max(delay, retry_after)
-            return [RetryRefresh(self.attempt + 1, delay)]
+            return [RetryRefresh(self.attempt + 1, delay, self.epoch)]
         self.refreshing = False
         self.attempt = 0
         failed = self._fail_waiting(REFRESH_FAILED)
         return failed + [Emit("refresh-failed", {"status": status, "error": error})]
 
-    def retry_refresh(self, now):
+    def retry_refresh(self, now, *, epoch=None):
         """The backoff of a RetryRefresh ran out: send the refresh again."""
-        if not self.refreshing:
+        if not self.refreshing or self._stale(epoch):
             return []
         self.attempt += 1
         self.stats.refreshes += 1
@@ -319,16 +320,16 @@ class Coordinator:
             self.waiting.insert(0, ticket)
         else:
             self.waiting.append(ticket)
-        if len(self.waiting) > self.stats.max_held:
-            self.stats.max_held = len(self.waiting)
 
     def _pump(self):
         """Hand waiting tickets to the driver while no refresh runs and slots are free."""
         if self.refreshing or not self.waiting:
+            self.stats.max_held = max(self.stats.max_held, len(self.waiting))
             return []
         room = len(self.waiting) if self.max_in_flight is None else self.max_in_flight - self.in_flight
         batch = self.waiting[: max(room, 0)]
         del self.waiting[: len(batch)]
+        self.stats.max_held = max(self.stats.max_held, len(self.waiting))
         commands = []
         for ticket in batch:
             ticket.state = "in-flight"

@@ -197,12 +197,15 @@ class Session:
             elif kind == "start-refresh":
                 spawn(self._refresh(command.epoch))
             elif kind == "retry-refresh":
-                call_later(command.delay, lambda: self._apply(self.coordinator.retry_refresh(monotonic())))
+                call_later(command.delay, lambda epoch=command.epoch: self._retry(epoch))
             elif kind == "schedule":
                 cancel(self._wake_timer)
                 self._wake_timer = call_later(command.delay, self.wake)
             elif kind == "emit":
                 self._emit(command.name, **command.fields)
+
+    def _retry(self, epoch):
+        self._apply(self.coordinator.retry_refresh(monotonic(), epoch=epoch))
 
     def _emit(self, name, **fields):
         event = Event(name, **fields)
