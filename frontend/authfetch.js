@@ -63,6 +63,16 @@ function settings() {
 const origins = [location.origin, ...(data.allowedOrigins || "").split(/[\s,]+/).filter(Boolean).map((o) => new URL(o, location.href).origin)];
 api.covers = (url) => origins.includes(new URL(url, location.href).origin);
 
+// Calls waiting for Python, by number: Python settles them with a number (a Response the
+// transport's keeper holds) or a string (a failure), never a JS object (see transport.py).
+const pending = new Map();
+let lastCall = 0;
+api._settle = (token, outcome) => {
+  const resolve = pending.get(token);
+  pending.delete(token);
+  if (resolve) resolve(outcome);
+};
+
 // Handed to Python: it calls these when the client is live or the config is refused.
 api._booted = (bridge) => {
   api.fetch = async (input, init) => {
@@ -70,7 +80,12 @@ api._booted = (bridge) => {
     if (signal && signal.aborted) throw signal.reason;
     const request = new Request(input, init);
     const body = init && "body" in init ? init.body : (input instanceof Request && input.body ? await input.clone().arrayBuffer() : undefined);
-    const call = bridge(request.url, request.method, [...request.headers], body === undefined ? null : body);
+    // undefined, not null: Pyodide turns null into a JsNull object, undefined into None.
+    const call = new Promise((resolve) => {
+      const token = ++lastCall;
+      pending.set(token, resolve);
+      bridge(token, request.url, request.method, [...request.headers], body == null ? undefined : body);
+    });
     const settled = signal
       ? Promise.race([call, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))])
       : call;
@@ -81,7 +96,8 @@ api._booted = (bridge) => {
       throw error instanceof Error && error.name !== "PythonError" ? error : new TypeError(String(error.message || error));
     }
     if (typeof outcome === "string") throw new TypeError(outcome); // a network failure, as fetch reports it
-    return outcome;
+    // A number names a Response the transport's keeper holds (see transport.py for why).
+    return typeof outcome === "number" ? globalThis.authfetchKeeper.take(outcome) : outcome;
   };
   const { patchFetch } = settings();
   if (patchFetch === "same-origin") {

@@ -10,6 +10,7 @@ import js
 from pyscript.ffi import create_proxy, to_js
 
 from .client import AuthClient
+from .compat import spawn
 from .errors import AuthFetchError, UsageError
 
 PAGE_EVENTS = ("refresh", "refresh-failed", "session-expired")
@@ -45,14 +46,32 @@ def boot():
     for name in PAGE_EVENTS:
         client.on(name, dispatch)
 
-    async def bridge_fetch(url, method, header_pairs, body):
+    def bridge_fetch(token, url, method, header_pairs, body=None):  # MicroPython drops a trailing undefined
+        """Called by JS: run the request as an asyncio task, then settle JS's call ``token``.
+
+        A coroutine driven by JS promises cannot wait on asyncio events on MicroPython (it
+        never wakes); inside a task it can. Only numbers and strings cross back (see KEEPER in
+        transport.py): no JS object is held across the await.
+        """
         headers = {}
         for pair in header_pairs:
             headers[str(pair[0])] = str(pair[1])
+        url, method = str(url), str(method)
+
+        async def run():
+            try:
+                result = await answer(url, method, headers, body)
+            except Exception as error:  # a bug of ours: fail the call, not the page
+                result = "authfetch: " + repr(error)
+            js.window.authfetch._settle(token, result)
+
+        spawn(run())
+
+    async def answer(url, method, headers, body):
         try:
-            response = await client.fetch(str(url), method=str(method), headers=headers, body=body)
-            return response.native
-        except (UsageError,) as error:
+            response = await client.fetch(url, method=method, headers=headers, body=body)
+            return response.native  # the keeper's number: the JS side takes the Response from it
+        except UsageError as error:
             return str(error)  # fetch() rejects bad input with a TypeError; so does the JS side
         except AuthFetchError as error:
             if error.response is not None and error.response.native is not None:

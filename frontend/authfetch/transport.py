@@ -5,6 +5,9 @@ Requests go out through the browser's own ``fetch`` (called with an options obje
 signal or a binary body). Browser failures become authfetch errors here and nowhere else.
 """
 
+import binascii
+import json
+
 import js
 from pyscript.ffi import create_proxy, to_js
 
@@ -13,9 +16,57 @@ from .errors import NetworkError
 from .models import Headers, Response
 
 _shared = []
-# The browser's own fetch, taken before anything (the embed's data-patch-fetch) can wrap it, and
-# bound to the global object (a detached fetch is an "Illegal invocation").
-_native_fetch_js = js.fetch.bind(getattr(js, "window", None) or js.self)
+
+# Responses stay on the JS side, in this keeper, and Python sees only numbers and strings.
+# MicroPython 1.28 gives two Python proxies for one JS object the same reference slot, and when
+# one is garbage-collected the slot is freed under the other: a Response handed back to JS then
+# arrives as `undefined`. Values (numbers, strings) cross safely. The keeper also takes the
+# browser's own fetch before anything (the embed's data-patch-fetch) wraps it.
+KEEPER_SOURCE = """
+const fetchNative = globalThis.fetch.bind(globalThis);
+const kept = new Map();
+let last = 0;
+const MAX_AGE_MS = 120000;
+const base64 = (buffer) => {
+  const bytes = new Uint8Array(buffer);
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 32768) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 32768));
+  return btoa(text);
+};
+return {
+  fetch(url, init) {
+    return fetchNative(url, init).then((response) => {
+      const now = Date.now();
+      for (const [id, entry] of kept) { if (now - entry.at < MAX_AGE_MS) break; kept.delete(id); }
+      kept.set(++last, { response, at: now });
+      return JSON.stringify([last, response.status, response.url, [...response.headers]]);
+    });
+  },
+  body(id) {
+    const entry = kept.get(id);
+    if (!entry) return Promise.reject(new Error(`response ${id} is no longer kept`));
+    return entry.response.clone().arrayBuffer().then(base64);
+  },
+  buffer(body) {
+    const wrapped = new Response(body);
+    return wrapped.arrayBuffer().then((buffer) => JSON.stringify([wrapped.headers.get("content-type"), base64(buffer)]));
+  },
+  take(id) { const entry = kept.get(id); kept.delete(id); return entry ? entry.response : undefined; },
+  drop(id) { kept.delete(id); },
+};
+"""
+
+
+KEEPER_NAME = "authfetchKeeper"  # on globalThis; the embed's JS side takes responses from it
+
+
+def _keeper():
+    """The keeper, looked up afresh for each use: a proxy kept in Python could be invalidated."""
+    keeper_js = getattr(js, KEEPER_NAME, None)
+    if not keeper_js:
+        setattr(js, KEEPER_NAME, js.Function.new(KEEPER_SOURCE)())
+        keeper_js = getattr(js, KEEPER_NAME)
+    return keeper_js
 
 
 def browser_transport():
@@ -31,16 +82,6 @@ def _js_type(value):
         return None
     tag = js.Object.prototype.toString.call(value)  # "[object FormData]"
     return tag[8:-1]
-
-
-def _to_bytes(js_uint8):
-    if MICROPYTHON:
-        # No .to_py()/.to_bytes() on MicroPython: copy through a bytearray the JS side fills.
-        out = bytearray(js_uint8.length)
-        for i in range(js_uint8.length):
-            out[i] = js_uint8[i]
-        return bytes(out)
-    return js_uint8.to_bytes()
 
 
 def _js_body(content):
@@ -88,6 +129,7 @@ class JsChannel:
 
 class BrowserTransport:
     def __init__(self):
+        _keeper()
         self._wake_callbacks = []
         self._wake_proxy = None
 
@@ -217,7 +259,7 @@ class BrowserTransport:
                 init["duplex"] = "half"  # Chromium needs it to send a stream
             if abort is not None:
                 init["signal"] = abort.controller_js.signal
-            response_js = await _native_fetch_js(request.url, to_js(init))
+            answer = json.loads(str(await _keeper().fetch(request.url, to_js(init))))
         except Exception as error:  # a rejected fetch: network failure, CORS, or our abort
             hint = ""
             if request.stream is not None:
@@ -225,32 +267,23 @@ class BrowserTransport:
             raise NetworkError(
                 f"{request.method} {request.url} failed: {_describe(error)}{hint}", request=request, cause=error
             ) from None
-        pairs = []
-        for pair in getattr(js.Array, "from")(response_js.headers.entries()):
-            pairs.append((str(pair[0]), str(pair[1])))
+        ident, status, url, pairs = answer
 
         async def reader():
             try:
-                buffer = await response_js.arrayBuffer()
+                encoded = str(await _keeper().body(ident))
             except Exception as error:
                 raise NetworkError(f"reading {request.url} failed: {_describe(error)}", request=request) from None
-            return _to_bytes(js.Uint8Array.new(buffer))
+            return binascii.a2b_base64(encoded.encode())
 
-        return Response(
-            int(response_js.status),
-            headers=Headers(pairs),
-            url=str(response_js.url) or request.url,
-            reader=reader,
-            request=request,
-            native=response_js,
-        )
+        # native: the keeper's number for the browser's Response (the embed hands that to JS).
+        return Response(status, headers=Headers(pairs), url=url or request.url, reader=reader, request=request, native=ident)
 
     async def _buffer(self, request, headers):
         """Serialise a FormData/Blob/URLSearchParams once, so the replay carries the same bytes
         (a FormData sent twice would get a new multipart boundary)."""
-        wrapped_js = js.Response.new(request.native)
-        content_type = wrapped_js.headers.get("content-type")
-        request.content = _to_bytes(js.Uint8Array.new(await wrapped_js.arrayBuffer()))
+        content_type, encoded = json.loads(str(await _keeper().buffer(request.native)))
+        request.content = binascii.a2b_base64(encoded.encode())
         request.native = None
         if content_type and "content-type" not in request.headers:
             request.headers.set("Content-Type", str(content_type))

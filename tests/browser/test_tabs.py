@@ -99,6 +99,9 @@ def test_five_tabs_at_expiry(tabs, cross_tab):
     for tab in tabs:
         tab.run(KEEP_CLIENT % {"cross_tab": cross_tab})
     tabs[0].stub.expire()
+    # A refresh that takes 300 ms, as over a real network: long enough for every tab's 401 to
+    # arrive while it runs, so without the lock the tabs' refreshes overlap.
+    tabs[0].stub.faults({"delay_ms": 300})
     answers = fire_everywhere(tabs, PER_TAB)
     stats = tabs[0].stub.stats()
     outcomes = [o for a in answers for o in a["outcomes"]]

@@ -17,7 +17,7 @@ from authfetch import (
     UsageError,
 )
 from authfetch.compat import monotonic
-from authfetch.testing import FakeBrowser, FakeStream
+from authfetch.testing import FakeBrowser, FakeStream, reply
 from fake_server import REFRESH, FakeServer, Gate
 
 PROFILE = "/users/profile"
@@ -461,3 +461,25 @@ async def test_a_fetch_to_the_login_url_revives_an_ended_session():
     response = await api.post("/users/login", json={"username": "demo", "password": "demo"})
     assert response.status == 200
     assert (await api.get(PROFILE)).status == 200
+
+
+async def test_insufficient_scope_and_403_never_start_a_refresh():
+    server = FakeServer()
+    api = client(server)
+    original = server.__call__
+
+    async def answer(sent):
+        if sent.url.endswith("/admin"):
+            await asyncio.sleep(0)
+            return reply(401, headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+        if sent.url.endswith("/forbidden"):
+            await asyncio.sleep(0)
+            return reply(403)
+        return await original(sent)
+
+    server.transport.handler = answer
+    assert (await api.get("/admin")).status == 401
+    assert (await api.get("/forbidden")).status == 403
+    assert server.refresh_calls == 0
+    server.expire()
+    assert (await api.get(PROFILE)).status == 200 and server.refresh_calls == 1, "a bare 401 still refreshes"

@@ -1,0 +1,154 @@
+"""The one-tag embed, driven from plain JavaScript, under both interpreters."""
+
+import time
+import urllib.parse
+
+import pytest
+
+from tests.support.stub_process import StubProcess
+
+from .conftest import BOOT_TIMEOUT_MS, RUNTIMES
+
+READY = "async () => { await window.authfetch.ready; return performance.now(); }"
+
+
+def embed_url(stub, **data):
+    data.setdefault("refreshUrl", "/api/v1/users/refresh-token")
+    data.setdefault("signInUrl", "/api/v1/users/login")
+    return f"{stub.url}__stub__/harness/embed.html?{urllib.parse.urlencode(data)}"
+
+
+def open_embed(browser, stub, **data):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(BOOT_TIMEOUT_MS)
+    page.goto(embed_url(stub, **data))
+    return context, page
+
+
+def sign_in(page, stub):
+    status = page.evaluate(
+        """async () => (await window.authfetch.fetch("/api/v1/users/login", {
+            method: "POST", headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({username: "demo", password: "demo"})})).status"""
+    )
+    assert status == 200
+    stub.reset()
+
+
+BURST = """async (n) => {
+    const responses = await Promise.all(Array.from({length: n}, () => window.authfetch.fetch("/api/v1/users/profile")));
+    return {
+        real: responses.every((r) => r instanceof Response),
+        statuses: responses.map((r) => r.status),
+    };
+}"""
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_one_tag_boots_and_a_burst_after_expiry_refreshes_once(browser, stub, runtime):
+    context, page = open_embed(browser, stub, runtime=runtime)
+    ready_ms = page.evaluate(READY)
+    print(f"[{runtime}] navigation to authfetch.ready: {ready_ms:.0f} ms")
+    sign_in(page, stub)
+    stub.expire()
+    result = page.evaluate(BURST, 100)
+    stats = stub.stats()
+    figures = f"[{runtime}] ready after {ready_ms:.0f} ms; {result['statuses'].count(200)}/100 OK, refresh calls {stats['refresh_calls']}"
+    assert result["real"], "window.authfetch.fetch must resolve to the browser's own Response"
+    assert result["statuses"] == [200] * 100, figures
+    assert stats["refresh_calls"] == 1, figures
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def foreign(stub):
+    other = StubProcess("--cors-origin", stub.origin)
+    yield other
+    other.stop()
+
+
+def test_patched_fetch_covers_the_page_origin_only(browser, stub, foreign):
+    context, page = open_embed(browser, stub, patchFetch="same-origin")
+    page.evaluate(READY)
+    sign_in(page, stub)
+    stub.expire()
+    result = page.evaluate(
+        """async (foreign) => {
+            const own = await Promise.all([1, 2, 3].map(() => fetch("/api/v1/users/profile")));
+            const away = await fetch(foreign + "/api/v1/users/profile");
+            return {own: own.map((r) => r.status), away: away.status,
+                    native: window.authfetch.nativeFetch !== window.fetch};
+        }""",
+        foreign.origin,
+    )
+    assert result["own"] == [200, 200, 200] and result["native"], result
+    assert stub.stats()["refresh_calls"] == 1
+    assert result["away"] == 401 and foreign.stats()["carried"] == {"cookie": 0, "authorization": 0, "csrf": 0}
+    assert foreign.stats()["refresh_calls"] == 0
+    context.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_missing_interpreter_rejects_ready_naming_the_url(browser, stub, runtime):
+    missing = "/static/authfetch/no-such-interpreter.mjs"
+    context, page = open_embed(browser, stub, runtime=runtime, interpreter=missing)
+    message = page.evaluate("async () => { try { await window.authfetch.ready; return 'resolved'; } catch (e) { return e.message; } }")
+    assert missing in message and "404" in message, message
+    context.close()
+
+
+def test_invalid_config_rejects_ready_with_the_reason(browser, stub):
+    context, page = open_embed(browser, stub, mode="magic")
+    message = page.evaluate("async () => { try { await window.authfetch.ready; return 'resolved'; } catch (e) { return e.message; } }")
+    assert "mode" in message and "magic" in message, message
+    context.close()
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+def test_session_end_fires_once_then_redirects_unless_cancelled(browser, stub, cancel):
+    login_page = "/frontend/examples/existing-page/?signed-out=1"
+    context, page = open_embed(browser, stub, loginUrl=login_page)
+    page.evaluate(READY)
+    sign_in(page, stub)
+    if cancel:
+        page.evaluate("() => sessionStorage.setItem('cancel-redirect', '1')")
+    navigations = []
+    page.on("framenavigated", lambda frame: frame == page.main_frame and navigations.append(frame.url))
+    stub.expire()
+    stub.faults({"status": 401})
+    statuses = page.evaluate(
+        """async () => {
+            const responses = await Promise.all([1, 2, 3, 4, 5].map(() => window.authfetch.fetch("/api/v1/users/profile")));
+            return responses.map((r) => r.status);
+        }"""
+    )
+    assert statuses == [401] * 5, statuses  # fetch semantics: the final 401, not an exception
+    if cancel:
+        page.wait_for_timeout(300)
+        assert navigations == [], navigations
+    else:
+        page.wait_for_url(f"**{login_page}")
+        time.sleep(0.3)
+        assert len([u for u in navigations if "signed-out" in u]) == 1, navigations
+    count = page.evaluate("() => sessionStorage.getItem('events:session-expired')")
+    assert count == "1", f"session-expired fired {count} times"
+    context.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_example_page_keeps_working_across_expiries(browser, stub, runtime):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{stub.url}frontend/examples/existing-page/")
+    page.wait_for_function("() => document.body.dataset.ready === 'yes'", timeout=BOOT_TIMEOUT_MS)
+    page.click("#login-button")
+    page.wait_for_function("() => document.getElementById('out').textContent.includes('demo@example.com')")
+    for _ in range(2):
+        stub.reset()
+        stub.expire()
+        page.evaluate("() => { document.getElementById('out').textContent = '' }")
+        page.click("#load")
+        page.wait_for_function("() => document.getElementById('out').textContent.includes('demo@example.com')")
+        assert stub.stats()["refresh_calls"] == 1
+    context.close()
