@@ -14,9 +14,7 @@ def test_burst_expire_burst_gives_one_refresh(harness):
 async def main():
     api = client()
     results = await many(200, lambda i: api.get("/users/profile"))
-    out = []
-    for r in results:
-        out.append(outcome(r))
+    out = outcomes(results)
     return out
 """
     )
@@ -28,9 +26,7 @@ async def main():
 async def main():
     api = client()
     results = await many(200, lambda i: api.get("/users/profile"))
-    out = []
-    for r in results:
-        out.append(outcome(r))
+    out = outcomes(results)
     return {"statuses": out, "stats": api.stats}
 """
     )
@@ -114,11 +110,7 @@ async def main():
     api.on("session-expired", lambda event: ended.append(event.name))
     held = await many(10, lambda i: api.get("/users/profile"))
     later = await many(20, lambda i: api.get("/users/profile"))
-    out_held, out_later = [], []
-    for r in held:
-        out_held.append(outcome(r))
-    for r in later:
-        out_later.append(outcome(r))
+    out_held, out_later = outcomes(held), outcomes(later)
     return {"held": out_held, "later": out_later, "events": ended}
 """
     )

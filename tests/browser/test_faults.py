@@ -17,9 +17,7 @@ async def main():
     for name in counts:
         api.on(name, count)
     results = await many(%(n)d, lambda i: api.get("/users/profile"%(request_options)s))
-    out = []
-    for r in results:
-        out.append(outcome(r))
+    out = outcomes(results)
     return {"outcomes": out, "events": counts, "stats": api.stats}
 """
 
@@ -89,9 +87,7 @@ async def main():
     t0 = ms()
     results = await many(10, lambda i: api.get("/users/profile", timeout=1.0))
     elapsed = ms() - t0
-    out = []
-    for r in results:
-        out.append(outcome(r))
+    out = outcomes(results)
     await quiet.wait()  # the retries go on after the requests gave up; let them end here
     return {"outcomes": out, "elapsed_ms": elapsed, "refreshes": api.stats["refreshes"]}
 """
@@ -114,9 +110,7 @@ async def main():
     await control("expire")
     await control("faults", {"refresh": [{"status": 200, "body": "not json"}, {"status": 200, "body": "{}"}]})
     results = await many(10, lambda i: api.get("/users/profile"))
-    out = []
-    for r in results:
-        out.append(outcome(r))
+    out = outcomes(results)
     return {"outcomes": out, "stats": api.stats}
 """
     )
@@ -147,9 +141,7 @@ async def main():
     before_login = api.stats["refreshes"]
     await api.login(json={"username": "demo", "password": "demo"})
     after_login = await api.get("/users/profile")
-    out = []
-    for r in held + later:
-        out.append(outcome(r))
+    out = outcomes(held + later)
     return {"outcomes": out, "ended": ended, "refreshes": before_login, "after_login": after_login.status}
 """
     )
@@ -203,9 +195,7 @@ async def main():
     api.on("session-expired", lambda event: ended.append(event.name))
     results = await many(10, lambda i: api.get("/users/profile"))
     more = await many(10, lambda i: api.get("/users/profile"))
-    out = []
-    for r in results + more:
-        out.append(outcome(r))
+    out = outcomes(results + more)
     return {"outcomes": out, "ended": ended}
 """
     )

@@ -15,9 +15,7 @@ async def main():
     ended = []
     api.on("session-expired", lambda event: ended.append(event.name))
     results = await many(10, lambda i: api.get("/users/profile"))
-    out = []
-    for r in results:
-        out.append(outcome(r))
+    out = outcomes(results)
     return {"outcomes": out, "ended": ended}
 """
     )

@@ -36,9 +36,7 @@ async def main():
     if wait_ms > 0:
         await asyncio.sleep(wait_ms / 1000)
     results = await many(%(n)d, lambda i: api.get("/users/profile"))
-    out = []
-    for r in results:
-        out.append(outcome(r))
+    out = outcomes(results)
     return {"outcomes": out, "events": kept["events"]}
 """
 

@@ -62,6 +62,14 @@ def outcome(result):
     return result.status
 
 
+def outcomes(results):
+    """Status for each response, the exception's class name for each failure."""
+    out = []
+    for result in results:
+        out.append(outcome(result))
+    return out
+
+
 async def many(n, make):
     """Start n requests at once (make(i) gives a coroutine); their results in order."""
 
@@ -101,6 +109,7 @@ async def run(code):
         "client": client,
         "many": many,
         "outcome": outcome,
+        "outcomes": outcomes,
         "control": control,
         "kept": kept,
         "forget": forget,
