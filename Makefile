@@ -9,13 +9,20 @@ PY     := $(VENV)/bin/python
 STAMPS := .stamps
 PORT   ?= 8000
 
-.PHONY: demo test deps chromium clean
+.PHONY: demo test bench deps chromium clean
 
 demo: deps
 	$(PY) -m server_stub --port $(PORT)
 
 test: deps chromium
 	$(PY) -m pytest -q
+
+bench: deps chromium $(STAMPS)/bench
+	$(PY) -m bench
+
+$(STAMPS)/bench: pyproject.toml $(STAMPS)/python
+	$(PY) -m pip install --quiet -e '.[bench]'
+	@touch $@
 
 deps: $(STAMPS)/python $(STAMPS)/npm
 

@@ -53,6 +53,7 @@ function settings() {
   if (data.csrfCookie) options.csrf_cookie = data.csrfCookie;
   if (data.csrfHeader) options.csrf_header = data.csrfHeader;
   if (data.crossTab) options.cross_tab = data.crossTab !== "false";
+  if (data.leeway) options.leeway = data.leeway === "none" ? null : Number(data.leeway);
   if (data.signInUrl) options.login_url = data.signInUrl; // the API endpoint; data-login-url is the page
   if (data.signOutUrl) options.logout_url = data.signOutUrl;
   return { options, loginUrl: data.loginUrl || null, patchFetch: data.patchFetch || null };

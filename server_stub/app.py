@@ -158,6 +158,13 @@ def control_routes(state):
     return [
         # The browser tests' harness page, same-origin with the API like the demo.
         Mount("/__stub__/harness", app=StaticFiles(directory=ROOT / "tests/browser/harness", html=True, check_dir=False)),
+        # The benchmark's page for the JavaScript contestants, and their npm packages.
+        Mount("/__stub__/bench/axios", app=StaticFiles(directory=ROOT / "node_modules/axios/dist", check_dir=False)),
+        Mount(
+            "/__stub__/bench/axios-auth-refresh",
+            app=StaticFiles(directory=ROOT / "node_modules/axios-auth-refresh/dist", check_dir=False),
+        ),
+        Mount("/__stub__/bench", app=StaticFiles(directory=ROOT / "bench/pages", html=True, check_dir=False)),
         Route("/__stub__/expire", expire, methods=["POST"]),
         Route("/__stub__/faults", faults, methods=["POST"]),
         Route("/__stub__/clock", clock, methods=["POST"]),
