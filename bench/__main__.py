@@ -25,14 +25,14 @@ REPS = 5
 BURSTS = (50, 200, 1000)
 WAVES, WAVE = 20, 50
 JS_CONTESTANTS = ("raw", "naive", "axios-auth-refresh", "axios-auth-refresh-nodedup")
-AUTHFETCH = ("authfetch-mpy", "authfetch-py", "authfetch-js")
+AUTHFETCH = ("authfetch-mpy", "authfetch-py", "authfetch-js", "authfetch-mpy-q6", "authfetch-py-q6")
 PROFILE = "/api/v1/users/profile"
 LOGIN = """async () => (await fetch("/api/v1/users/login", {method: "POST", credentials: "include",
     headers: {"Content-Type": "application/json"}, body: JSON.stringify({username: "demo", password: "demo"})})).status"""
 
 PY_BURST = """
 async def main():
-    api = client(leeway=None)
+    api = client(leeway=None, max_in_flight=%(max_in_flight)s)
     statuses = []
     for _ in range(%(waves)d):
         statuses += outcomes(await many(%(n)d, lambda i: api.get("/users/profile")))
@@ -60,11 +60,15 @@ TIMED = """async ([kind, code, n, waves]) => {
 
 
 class Contestant:
-    def __init__(self, name, page, kind, code):
+    def __init__(self, name, page, kind, code, max_in_flight=None):
         self.name, self.page, self.kind, self.code = name, page, kind, code
+        self.max_in_flight = max_in_flight
 
     def run(self, n, waves=1):
-        code = PY_BURST % {"n": n, "waves": waves} if self.kind == "py" else self.code
+        if self.kind == "py":
+            code = PY_BURST % {"n": n, "waves": waves, "max_in_flight": self.max_in_flight}
+        else:
+            code = self.code
         return self.page.evaluate(TIMED, [self.kind, code, n, waves])
 
 
@@ -89,6 +93,9 @@ def open_pages(browser, stub):
             "() => !!document.getElementById('state')?.textContent.startsWith('ready')",
         )
         contestants.append(Contestant(f"authfetch-{runtime}", page, "py", None))
+        # The held queue: at most 6 requests handed to the browser (its HTTP/1.1 connections),
+        # none handed over once a 401 says the credential is stale.
+        contestants.append(Contestant(f"authfetch-{runtime}-q6", page, "py", None, max_in_flight=6))
     embed = page_at(
         "__stub__/harness/embed.html?refreshUrl=/api/v1/users/refresh-token&signInUrl=/api/v1/users/login&leeway=none",
         "() => window.authfetch && window.authfetch.fetch && window.authfetch.ready && true",
