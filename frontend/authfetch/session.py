@@ -101,7 +101,8 @@ class Session:
                 del _sessions[key]
 
     def wake(self):
-        self._apply(self.coordinator.wake(monotonic()))
+        if self.clients:  # a closed session stays deaf: the page's wake-up events still reach it
+            self._apply(self.coordinator.wake(monotonic()))
 
     # -- requests -------------------------------------------------------------------------------
 

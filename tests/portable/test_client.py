@@ -483,3 +483,15 @@ async def test_insufficient_scope_and_403_never_start_a_refresh():
     assert server.refresh_calls == 0
     server.expire()
     assert (await api.get(PROFILE)).status == 200 and server.refresh_calls == 1, "a bare 401 still refreshes"
+
+
+async def test_a_closed_client_does_not_renew_on_wake():
+    server = FakeServer()
+    api = client(server)
+    await api.login("/users/login", json={"username": "demo", "password": "demo"})
+    api._session.coordinator.refresh_at -= 60
+    api.close()
+    server.transport.wake()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert server.refresh_calls == 0
