@@ -41,13 +41,13 @@ class Api:
             Route("/api/v1/echo", self.echo, methods=["POST", "PUT", "PATCH", "DELETE"]),
         ]
 
-    def _session_response(self, status, user, family, refresh_token, message):
+    def _session_response(self, user, family, refresh_token, message, *, with_user=False):
         s = self.s
         access = s.access.issue(user=user, family=family)
         body = {"accessToken": access, "expiresIn": int(s.settings.access_ttl)}
-        if message == "User logged in successfully":
+        if with_user:
             body["user"] = USERS[user]
-        response = envelope(status, body, message)
+        response = envelope(200, body, message)
         set_session_cookies(
             response,
             access=access,
@@ -69,7 +69,7 @@ class Api:
             raise ApiError(401, "invalid credentials")
         self.s.stats.bump("logins")
         family, refresh_token = self.s.refresh.login(user)
-        return self._session_response(200, user, family, refresh_token, "User logged in successfully")
+        return self._session_response(user, family, refresh_token, "User logged in successfully", with_user=True)
 
     async def refresh(self, request):
         s = self.s
@@ -93,7 +93,7 @@ class Api:
             return response
         if fault.get("rotate_then_drop"):
             return drop_response()
-        return self._session_response(200, outcome.user, outcome.family, outcome.token, "Access token refreshed")
+        return self._session_response(outcome.user, outcome.family, outcome.token, "Access token refreshed")
 
     async def logout(self, request):
         s = self.s

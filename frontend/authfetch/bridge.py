@@ -11,7 +11,7 @@ from pyscript.ffi import create_proxy, to_js
 
 from .client import AuthClient
 from .compat import spawn
-from .errors import AuthFetchError, UsageError
+from .errors import AuthFetchError, RefreshFailed, SessionExpired, UsageError
 
 PAGE_EVENTS = ("refresh", "refresh-failed", "session-expired")
 _live = []  # the embed's client and proxies, kept alive for the page's life
@@ -76,7 +76,7 @@ def boot():
         except AuthFetchError as error:
             if error.response is not None and error.response.native is not None:
                 return error.response.native  # fetch semantics: the last response, e.g. the final 401
-            if type(error).__name__ in ("SessionExpired", "RefreshFailed"):
+            if isinstance(error, (SessionExpired, RefreshFailed)):
                 init = to_js({"status": 401, "statusText": "Session expired"})
                 return js.Response.new(None, init)  # never sent: the session had already ended
             return str(error)  # network failure or timeout: fetch() rejects with a TypeError

@@ -75,7 +75,9 @@ class Session:
         self._wake_timer = None
         self.clients = []
         if hasattr(transport, "on_wake"):
-            transport.on_wake(self.wake)  # visible again or back online: renew if it is time
+            # One bound method, kept: MicroPython does not compare two bound methods as equal.
+            self._on_wake = self.wake
+            transport.on_wake(self._on_wake)  # visible again or back online: renew if it is time
         self.tabs = None
         if options.cross_tab:
             if getattr(transport, "tabs_available", lambda: False)():
@@ -94,6 +96,8 @@ class Session:
             return
         cancel(self._wake_timer)
         self._wake_timer = None
+        if hasattr(self.transport, "off_wake"):
+            self.transport.off_wake(self._on_wake)  # the page's wake-up events must not reach it
         if self.tabs is not None:
             self.tabs.close()
         for key, session in list(_sessions.items()):
@@ -101,8 +105,7 @@ class Session:
                 del _sessions[key]
 
     def wake(self):
-        if self.clients:  # a closed session stays deaf: the page's wake-up events still reach it
-            self._apply(self.coordinator.wake(monotonic()))
+        self._apply(self.coordinator.wake(monotonic()))
 
     # -- requests -------------------------------------------------------------------------------
 

@@ -156,6 +156,10 @@ class FakeTransport:
     def shared_set(self, key, value):
         self.browser.storage[key] = value
 
+    def off_wake(self, callback):
+        if callback in self._wake_callbacks:
+            self._wake_callbacks.remove(callback)
+
     def wake(self):
         """Play the page becoming visible again (or the browser coming back online)."""
         for callback in list(self._wake_callbacks):

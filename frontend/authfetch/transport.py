@@ -76,6 +76,11 @@ def browser_transport():
     return _shared[0]
 
 
+def _nullish(value):
+    """JS null/undefined: None on MicroPython, but Pyodide turns null into a JsNull object."""
+    return value is None or type(value).__name__ == "JsNull"
+
+
 def _js_type(value):
     """"FormData", "Blob"... for a JS object, None for a Python value."""
     if "JsProxy" not in type(value).__name__:
@@ -149,6 +154,10 @@ class BrowserTransport:
         if scope is not None:
             scope.addEventListener("online", self._wake_proxy)
 
+    def off_wake(self, callback):
+        if callback in self._wake_callbacks:
+            self._wake_callbacks.remove(callback)
+
     def _woke(self, event=None):
         document = getattr(js, "document", None)
         if document is not None and str(document.visibilityState) != "visible":
@@ -215,7 +224,7 @@ class BrowserTransport:
     def shared_get(self, key):
         storage = getattr(js, "localStorage", None)
         value = storage.getItem(key) if storage is not None else None
-        return None if value is None else str(value)
+        return None if _nullish(value) else str(value)
 
     def shared_set(self, key, value):
         storage = getattr(js, "localStorage", None)
