@@ -33,6 +33,12 @@ def parse_args(argv):
     p.add_argument("--csrf", choices=("on", "off"), default="on")
     p.add_argument("--test-controls", action="store_true", help="enable the /__stub__/ routes (tests only)")
     p.add_argument("--cors-origin", action="append", default=[], help="origin allowed to call cross-origin (repeatable)")
+    p.add_argument(
+        "--isolation",
+        choices=("on", "off"),
+        default="on",
+        help="send COOP/COEP headers so PyScript workers can reach the page (default on)",
+    )
     return p.parse_args(argv)
 
 
@@ -47,6 +53,7 @@ def main(argv=None):
             csrf=args.csrf == "on",
             test_controls=args.test_controls,
             cors_origins=args.cors_origin,
+            isolation=args.isolation == "on",
         )
     except ValueError as error:
         sys.exit(f"server_stub: {error}")

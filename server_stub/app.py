@@ -124,6 +124,37 @@ class Guard:
         return None
 
 
+ISOLATION_HEADERS = [
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-embedder-policy", b"require-corp"),
+    (b"cross-origin-resource-policy", b"same-site"),
+]
+
+
+class Isolation:
+    """Adds the cross-origin isolation headers to every response.
+
+    A PyScript worker reaches the page's ``window`` and ``document`` through SharedArrayBuffer and
+    Atomics, which browsers enable only on cross-origin-isolated pages; authfetch in a worker needs
+    the page's document to read the CSRF cookie. ``same-site`` resource policy lets the test's
+    second origin (another port of the same host) serve resources too.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_isolated(message):
+            if message["type"] == "http.response.start":
+                message = dict(message, headers=list(message.get("headers", [])) + ISOLATION_HEADERS)
+            await send(message)
+
+        await self.app(scope, receive, send_isolated)
+
+
 def control_routes(state):
     async def expire(request):
         state.access.expire_all()
@@ -213,6 +244,8 @@ def build_app(settings):
         routes=routes,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, 500: _server_error},
     )
+    if settings.isolation:
+        app = Isolation(app)  # inside the Guard, whose connection drop needs uvicorn's own send
     outer = Guard(app, state)
     if settings.cors_origins:
         # Outermost, so even the Guard's 403 carries CORS headers and the page can read it.

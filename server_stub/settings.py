@@ -18,6 +18,7 @@ class Settings:
         csrf=True,
         test_controls=False,
         cors_origins=(),
+        isolation=True,
         app_root=None,
     ):
         for name, value in (
@@ -37,4 +38,7 @@ class Settings:
         self.test_controls = bool(test_controls)
         # Origins allowed to call this stub cross-origin (used to play "a second origin" in tests).
         self.cors_origins = tuple(cors_origins)
+        # Cross-origin isolation (COOP/COEP): a PyScript worker reaches the page's document (and so
+        # the CSRF cookie) only through SharedArrayBuffer, which browsers give isolated pages only.
+        self.isolation = bool(isolation)
         self.app_root = app_root

@@ -86,6 +86,13 @@ class AuthClient:
             lock_timeout=lock_timeout,
             share_token=share_token,
         )
+        if self.options.csrf_cookie and self.options.csrf_header and not self.transport.cookies_readable():
+            raise UsageError(
+                f"csrf_cookie={csrf_cookie!r}: this PyScript worker cannot read the page's cookies. "
+                "Serve the page cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and "
+                "Cross-Origin-Embedder-Policy: require-corp) so PyScript gives workers the page's "
+                "document, or pass csrf_cookie=None if the server wants no CSRF header"
+            )
         self._session = session_for(self.options, self.transport)
         self._session.clients.append(self)
 

@@ -129,9 +129,10 @@ class FakeChannel:
 
 
 class FakeTransport:
-    def __init__(self, handler, *, page_url=DEFAULT_PAGE, cookies=None, browser=None):
+    def __init__(self, handler, *, page_url=DEFAULT_PAGE, cookies=None, browser=None, sees_cookies=True):
         self.handler = handler
         self.page = page_url
+        self.sees_cookies = sees_cookies  # False plays a worker on a page without isolation
         # Passing the same dict to several transports shares the cookie jar, as tabs do.
         self.cookies = cookies if cookies is not None else {}
         self.browser = browser
@@ -170,6 +171,9 @@ class FakeTransport:
 
     def read_cookie(self, name):
         return self.cookies.get(name)
+
+    def cookies_readable(self):
+        return self.sees_cookies
 
     def abort_handle(self):
         return FakeAbort()

@@ -76,6 +76,27 @@ def browser_transport():
     return _shared[0]
 
 
+_page_cache = []
+
+
+def _page_window():
+    """The page's ``window``: ``js`` on the main thread; in a PyScript worker, the main thread's
+    window as PyScript proxies it (synchronous calls over SharedArrayBuffer, so only on a
+    cross-origin-isolated page); None in a worker without that."""
+    if not _page_cache:
+        if getattr(js, "window", None) is not None:
+            _page_cache.append(js)
+        else:
+            try:
+                from pyscript import window
+
+                window.location  # noqa: B018 -- PyScript's stand-in raises here when isolation is missing
+                _page_cache.append(window)
+            except Exception:
+                _page_cache.append(None)
+    return _page_cache[0]
+
+
 def _nullish(value):
     """JS null/undefined: None on MicroPython, but Pyodide turns null into a JsNull object."""
     return value is None or type(value).__name__ == "JsNull"
@@ -166,7 +187,16 @@ class BrowserTransport:
             callback()
 
     def page_url(self):
-        return str(js.location.href)
+        """Where page-relative URLs resolve: the page's address, also from a worker (whose own
+        location is a ``blob:`` URL); a worker that cannot see the page uses its origin."""
+        page = _page_window()
+        if page is None:
+            return str(js.location.origin) + "/"
+        return str(page.location.href)
+
+    def cookies_readable(self):
+        """False in a PyScript worker on a page that is not cross-origin isolated: no document."""
+        return getattr(js, "document", None) is not None
 
     # -- cross-tab primitives (used by tabs.py) ---------------------------------------------------
 
@@ -221,19 +251,24 @@ class BrowserTransport:
     def open_channel(self, name, on_message):
         return JsChannel(name, on_message)
 
+    def _storage(self):
+        page = _page_window()  # a worker has no localStorage of its own: the page's, if reachable
+        return getattr(page, "localStorage", None) if page is not None else None
+
     def shared_get(self, key):
-        storage = getattr(js, "localStorage", None)
+        storage = self._storage()
         value = storage.getItem(key) if storage is not None else None
         return None if _nullish(value) else str(value)
 
     def shared_set(self, key, value):
-        storage = getattr(js, "localStorage", None)
+        storage = self._storage()
         if storage is not None:
             storage.setItem(key, value)
 
     def read_cookie(self, name):
+        # In a worker PyScript sets js.document to the page's document (when isolated).
         document = getattr(js, "document", None)
-        if document is None:  # a worker has no cookies to read
+        if document is None:
             return None
         for part in str(document.cookie).split(";"):
             key, _, value = part.strip().partition("=")

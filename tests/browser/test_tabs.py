@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from tests.support.stub_process import StubProcess
+
 from .conftest import HARNESS_READY, Harness, wait_for_boot
 
 TABS = 5
@@ -42,11 +44,13 @@ async def main():
 
 
 def open_tabs(context, stub, runtimes):
+    """A harness page per runtime: "mpy", "py", or "mpy-worker"/"py-worker" for a PyScript worker."""
     tabs = []
     for runtime in runtimes:
         page = context.new_page()
         tab = Harness(page, stub, runtime)
-        page.goto(f"{stub.url}__stub__/harness/?runtime={runtime}")
+        name, _, worker = runtime.partition("-")
+        page.goto(f"{stub.url}__stub__/harness/?runtime={name}" + ("&worker=1" if worker else ""))
         tabs.append(tab)
     for tab in tabs:
         wait_for_boot(tab.page, tab.console_errors, HARNESS_READY)
@@ -174,3 +178,56 @@ def test_micropython_and_pyodide_tabs_share_the_lock(context, stub):
     assert sorted(a["events"]["refresh"][0] for a in answers) == ["local", "remote"], figures
     for tab in tabs:
         tab.page.close()
+
+
+CSRF_POST = """
+async def main():
+    answer = await (await kept["tab"].post("/echo", json={"from": RUNTIME})).json()
+    return answer["data"]["headers"].get("X-CSRF-Token") is not None
+"""
+
+
+def test_workers_and_a_page_share_the_lock(context, stub):
+    tabs = open_tabs(context, stub, ["mpy", "mpy-worker", "py-worker"])
+    sign_in(tabs[0])
+    for tab in tabs:
+        tab.run(KEEP_CLIENT % {"cross_tab": True})
+    # A worker reads the CSRF cookie from the page's document, which PyScript lends it.
+    assert [tab.run(CSRF_POST) for tab in tabs[1:]] == [True, True]
+    stub.reset()
+    stub.expire()
+    stub.faults({"delay_ms": 300})  # the tabs' 401s arrive while the refresh runs, as in the 5-tab test
+    answers = fire_everywhere(tabs, PER_TAB)
+    stats = stub.stats()
+    figures = f"page + 2 workers: {answers}, refresh calls {stats['refresh_calls']}, reuse {stats['reuse_detected']}"
+    assert [a["outcomes"] for a in answers] == [[200] * PER_TAB] * 3, figures
+    assert stats["refresh_calls"] == 1 and stats["reuse_detected"] == 0, figures
+    sources = sorted(a["events"]["refresh"][0] for a in answers)
+    assert sources == ["local", "remote", "remote"], figures
+    for tab in tabs:
+        tab.page.close()
+
+
+def test_a_worker_on_a_page_without_isolation_says_what_it_needs(browser):
+    plain = StubProcess("--isolation", "off")
+    context = browser.new_context()
+    try:
+        (tab,) = open_tabs(context, plain, ["mpy-worker"])
+        answer = tab.run(
+            """
+async def main():
+    try:
+        client()
+        return "no error"
+    except authfetch.UsageError as error:
+        message = str(error)
+    api = client(csrf_cookie=None)  # a server that wants no CSRF header still works from here
+    await api.login(json={"username": "demo", "password": "demo"})
+    return [message, (await api.get("/users/profile")).status]
+"""
+        )
+        assert "Cross-Origin-Embedder-Policy" in answer[0] and "csrf_cookie" in answer[0], answer
+        assert answer[1] == 200, answer
+    finally:
+        context.close()
+        plain.stop()

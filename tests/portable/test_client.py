@@ -495,3 +495,15 @@ async def test_a_closed_client_does_not_renew_on_wake():
     for _ in range(10):
         await asyncio.sleep(0)
     assert server.refresh_calls == 0
+
+
+async def test_a_worker_that_cannot_see_the_page_says_why_csrf_cannot_work():
+    server = FakeServer()
+    server.transport.sees_cookies = False  # a PyScript worker on a page without isolation
+    try:
+        client(server)
+        raise AssertionError("expected UsageError: the CSRF cookie cannot be read")
+    except UsageError as error:
+        assert "csrf_cookie" in str(error) and "Cross-Origin-Embedder-Policy" in str(error), str(error)
+    api = client(server, csrf_cookie=None)  # a server that wants no CSRF header: fine
+    assert (await api.get(PROFILE)).status == 200

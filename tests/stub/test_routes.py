@@ -274,3 +274,17 @@ def test_echo_accepts_exactly_one_mebibyte(stub):
     data = stub.send("POST", "/api/v1/echo", content=payload).json()["data"]
     assert data["length"] == len(payload)
     assert data["sha256"] == hashlib.sha256(payload).hexdigest()
+
+
+@pytest.mark.parametrize("path", ["/", "/index.html", "/vendor/pyscript/core.js", "/api/v1/users/profile"])
+def test_pages_and_api_are_cross_origin_isolated_so_pyscript_workers_reach_the_page(stub, path):
+    response = stub.client.get(path)
+    assert response.headers["cross-origin-opener-policy"] == "same-origin"
+    assert response.headers["cross-origin-embedder-policy"] == "require-corp"
+    assert response.headers["cross-origin-resource-policy"] == "same-site"
+
+
+def test_isolation_can_be_turned_off(make_stub):
+    response = make_stub(isolation=False).client.get("/")
+    assert response.status_code == 200
+    assert "cross-origin-embedder-policy" not in response.headers
