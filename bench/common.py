@@ -1,0 +1,89 @@
+"""What every scenario shares: run settings, pages, the contestants' names, medians."""
+
+import json
+import pathlib
+import statistics
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "frontend")]
+
+from tests.browser.conftest import LAUNCH_ARGS, chromium_executable  # noqa: E402,F401
+from tests.support.stub_process import StubProcess  # noqa: E402,F401
+
+JS_CONTESTANTS = ("raw", "naive", "axios-auth-refresh", "axios-auth-refresh-nodedup")
+AUTHFETCH = ("authfetch-mpy", "authfetch-py", "authfetch-js", "authfetch-mpy-q6", "authfetch-py-q6")
+QUEUE = 6  # the held queue's limit: the browser's HTTP/1.1 connections per origin
+PAGE_TIMEOUT_MS = 180_000
+REFRESH_URL = "/api/v1/users/refresh-token"
+PROFILE = "/api/v1/users/profile"
+
+LOGIN = """async () => (await fetch("/api/v1/users/login", {method: "POST", credentials: "include",
+    headers: {"Content-Type": "application/json"}, body: JSON.stringify({username: "demo", password: "demo"})})).status"""
+HARNESS_READY = "() => !!document.getElementById('state')?.textContent.startsWith('ready')"
+BENCH_READY = "() => document.getElementById('state')?.textContent === 'ready'"
+EMBED_READY = "() => !!(window.authfetch && window.authfetch.ready)"
+# Runs a harness snippet from page JavaScript; the page's own timing stays in JavaScript.
+RUN_PY = """window.runPy = async (code) => {
+    const answer = JSON.parse(await window.harnessRun(code));
+    if (!answer.ok) throw new Error(answer.trace);
+    return answer.value;
+};"""
+
+
+class Settings:
+    """How much to run: ``quick`` trims repetitions and sizes for development, never the
+    scenario itself (N = 200 writes, 5 tabs x 40 stay as the issue sets them)."""
+
+    def __init__(self, *, quick=False, reps=None, only=None):
+        self.quick = quick
+        self.reps = reps or (2 if quick else 5)
+        self.only = only
+        self.bursts = (200,) if quick else (50, 200, 1000)
+        self.waves = 4 if quick else 20  # steady: waves of 50
+        self.wave = 50
+
+    def wants(self, scenario):
+        return self.only is None or scenario in self.only
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def summarise(runs, *keys):
+    return {key: summary([run[key] for run in runs]) for key in keys}
+
+
+def new_page(context, url, ready):
+    """A page of ``context`` at ``url``, waited for until ``ready`` (a JS predicate) holds."""
+    page = context.new_page()
+    page.set_default_timeout(PAGE_TIMEOUT_MS)
+    page.goto(url)
+    page.wait_for_function(ready)
+    if ready == HARNESS_READY:
+        page.evaluate("() => { " + RUN_PY + " }")
+    elif ready == EMBED_READY:
+        page.evaluate("async () => { await window.authfetch.ready; }")
+    return page
+
+
+def harness_url(stub, runtime):
+    return f"{stub.url}__stub__/harness/?runtime={runtime}"
+
+
+def embed_url(stub, **data):
+    query = "&".join(f"{key}={value}" for key, value in data.items())
+    return f"{stub.url}__stub__/harness/embed.html?refreshUrl={REFRESH_URL}&signInUrl=/api/v1/users/login&{query}"
+
+
+def bench_url(stub):
+    return f"{stub.url}__stub__/bench/"
+
+
+def run_py(page, code):
+    """A harness snippet's value (the page must be a harness page)."""
+    answer = json.loads(page.evaluate("async (code) => await window.harnessRun(code)", code))
+    if not answer["ok"]:
+        raise RuntimeError(answer["trace"])
+    return answer["value"]

@@ -1,0 +1,148 @@
+"""Scenario 4, proactive refresh: the burst of scenario 1 when authfetch knows the expiry ahead.
+
+A second stub issues access tokens that live PROACTIVE_TTL (6) seconds and says so
+(``expiresIn``). authfetch signs in through its own client, so it learns the lifetime and, with
+the default ``leeway`` (30 s, capped at half the lifetime), makes its renewal due 3 s after the
+sign-in: on a timer, and before any request started from then on. At that instant (measured in
+the page from the sign-in's return, so never before the client's own due time) the page fires
+N = 200 GETs. EXPIRE_AHEAD_MS before it, the stub expires the old access tokens
+(``/__stub__/expire``): a request sent with the old credential would get a 401 and be sent
+again, which the stub counts, so "sent twice" = 0 shows that no stale credential went out.
+
+Wall time runs from the earlier of the burst's start and the refresh call's start (Resource
+Timing of the refresh URL), so whichever starts the renewal (the timer, or the burst's first
+request), its whole round trip is in the figure. "renewal call at" is when the refresh call left,
+relative to the burst's start. After each repetition the client is stopped (the harness's
+``forget()``, the embed's sign-out), or its next timed renewal would land in the next
+contestant's counts. ``raw`` signs in and fires the same burst with a valid token on the same
+stub, interleaved repetition by repetition; the ratio is to that.
+"""
+
+from .common import (
+    AUTHFETCH,
+    BENCH_READY,
+    EMBED_READY,
+    HARNESS_READY,
+    LOGIN,
+    PROFILE,
+    QUEUE,
+    StubProcess,
+    bench_url,
+    embed_url,
+    harness_url,
+    new_page,
+    run_py,
+    summarise,
+)
+from authfetch.coordinator import DEFAULT_LEEWAY  # noqa: E402 (common puts frontend/ on the path)
+
+PROACTIVE_TTL = 6
+DUE_S = PROACTIVE_TTL - min(DEFAULT_LEEWAY, PROACTIVE_TTL / 2)
+EXPIRE_AHEAD_MS = 200
+N = 200
+
+PY_SIGN_IN = """
+async def main():
+    forget()
+    api = client(keep="proactive", max_in_flight=%(max_in_flight)s)  # default leeway: renew ahead
+    return (await api.login(json={"username": "demo", "password": "demo"})).status
+"""
+PY_STOP = """
+async def main():
+    forget()
+    return True
+"""
+EMBED_STOP = """async () => (await window.authfetch.fetch("/api/v1/users/logout", {method: "POST"})).status"""
+PY_FIRE = """
+async def main():
+    return outcomes(await many(%(n)d, lambda i: kept["proactive"].get("/users/profile")))
+"""
+TIMED = """async ([kind, signIn, fire, n, dueMs, expireAheadMs]) => {
+    const sleepUntil = (t) => new Promise((resolve) => setTimeout(resolve, Math.max(0, t - performance.now())));
+    const embedBurst = () => Promise.all(Array.from({length: n},
+        () => window.authfetch.fetch("/api/v1/users/profile").then((r) => r.status, () => "lost")));
+    const embedSignIn = async () => (await window.authfetch.fetch("/api/v1/users/login", {method: "POST",
+        headers: {"Content-Type": "application/json"}, body: JSON.stringify({username: "demo", password: "demo"})})).status;
+    performance.clearResourceTimings();
+    performance.setResourceTimingBufferSize(100000);
+    if (kind === "raw") {
+        const started = performance.now();
+        const statuses = await window.bench.raw(n);
+        return {ms: performance.now() - started, renewal_call_ms: null, statuses};
+    }
+    const status = kind === "py" ? await window.runPy(signIn) : await embedSignIn();
+    if (status !== 200) throw new Error(`sign-in answered ${status}`);
+    const signedIn = performance.now();
+    const due = signedIn + dueMs;  // the client's own due time is at or just before this
+    await sleepUntil(due - expireAheadMs);
+    await fetch("/__stub__/expire", {method: "POST"});
+    await sleepUntil(due);
+    const started = performance.now();
+    const statuses = kind === "py" ? await window.runPy(fire) : await embedBurst();
+    const ended = performance.now();
+    const renewals = performance.getEntriesByType("resource")
+        .filter((e) => e.name.endsWith("/api/v1/users/refresh-token") && e.startTime > signedIn);
+    const renewal = renewals.length ? Math.min(...renewals.map((e) => e.startTime)) : started;
+    const renewalCall = renewals.length ? renewal - started : null;
+    return {ms: ended - Math.min(started, renewal), renewal_call_ms: renewalCall, statuses};
+}"""
+
+
+class Proactive:
+    def __init__(self, name, page, kind, max_in_flight=None):
+        self.name, self.page, self.kind, self.max_in_flight = name, page, kind, max_in_flight
+
+    def once(self, stub):
+        if self.kind == "raw" and self.page.evaluate(LOGIN) != 200:
+            raise RuntimeError("raw: could not sign in")
+        stub.reset()
+        sign_in = PY_SIGN_IN % {"max_in_flight": self.max_in_flight}
+        fire = PY_FIRE % {"n": N}
+        answer = self.page.evaluate(TIMED, [self.kind, sign_in, fire, N, DUE_S * 1000, EXPIRE_AHEAD_MS])
+        stats = stub.stats()
+        if self.kind == "py":
+            run_py(self.page, PY_STOP)
+        elif self.kind == "embed":
+            self.page.evaluate(EMBED_STOP)
+        sent = stats["requests"].get("GET " + PROFILE, 0)
+        ok = answer["statuses"].count(200)
+        return {"wall_ms": answer["ms"], "renewal_call_ms": answer["renewal_call_ms"] or 0, "succeeded": ok,
+                "lost": N - ok, "refresh_calls": stats["refresh_calls"], "sent_twice": sent - N}
+
+
+def open_contestants(browser, stub):
+    def page_at(url, ready):
+        return new_page(browser.new_context(), url, ready)
+
+    contestants = [Proactive("raw", page_at(bench_url(stub), BENCH_READY), "raw")]
+    for runtime in ("mpy", "py"):
+        page = page_at(harness_url(stub, runtime), HARNESS_READY)
+        contestants.append(Proactive(f"authfetch-{runtime}", page, "py"))
+        contestants.append(Proactive(f"authfetch-{runtime}-q{QUEUE}", page, "py", max_in_flight=QUEUE))
+    embed = page_at(embed_url(stub, signOutUrl="/api/v1/users/logout"), EMBED_READY)
+    contestants.append(Proactive("authfetch-js", embed, "embed"))
+    assert {c.name for c in contestants} == {"raw", *AUTHFETCH}
+    return contestants
+
+
+def run(settings, browser, results, log):
+    stub = StubProcess("--csrf", "off", "--access-ttl", str(PROACTIVE_TTL))
+    try:
+        contestants = open_contestants(browser, stub)
+        runs = {c.name: [] for c in contestants}
+        for rep in range(settings.reps):  # interleaved, so raw sees the same moments of the machine
+            for contestant in contestants:
+                runs[contestant.name].append(contestant.once(stub))
+            log(f"proactive rep {rep + 1}/{settings.reps}: "
+                + ", ".join(f"{name} {r[-1]['wall_ms']:.0f} ms" for name, r in runs.items()))
+        keys = ("wall_ms", "renewal_call_ms", "succeeded", "lost", "refresh_calls", "sent_twice")
+        row = results["proactive"] = {name: dict(summarise(r, *keys), runs=r) for name, r in runs.items()}
+        raw = row["raw"]["wall_ms"]["median"]
+        for entry in row.values():
+            entry["ratio_to_raw"] = entry["wall_ms"]["median"] / raw
+        results["proactive_setup"] = {"access_ttl_s": PROACTIVE_TTL, "leeway_s": DEFAULT_LEEWAY, "due_after_s": DUE_S,
+                                      "expire_ahead_ms": EXPIRE_AHEAD_MS, "n": N}
+        for context in {c.page.context for c in contestants}:
+            context.close()
+    finally:
+        stub.stop()

@@ -1,0 +1,132 @@
+"""The printed summary (tables, then PASS/MISS per target of issue 7) and the burst chart.
+A MISS is printed like a PASS: it is a finding, not something to hide."""
+
+from .bursts import WRITES_N
+from .common import AUTHFETCH
+from .coldstart import MICROPYTHON, TARGET_MS
+from .tabs import PER_TAB, TABS
+
+BURST_TARGET, STEADY_TARGET, PROACTIVE_TARGET = 1.3, 1.10, 1.15
+
+
+def med(entry, key):
+    return entry[key]["median"]
+
+
+def span(entry, key):
+    return f"{med(entry, key):.0f} ({entry[key]['min']:.0f}-{entry[key]['max']:.0f})"
+
+
+def table(header, rows):
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")
+    print()
+
+
+def every_run(entry, check):
+    return all(check(run) for run in entry["runs"])
+
+
+def mark(ok):
+    return "PASS" if ok else "MISS"
+
+
+def tables(results):
+    print(f"\nMachine: {results['machine']}; date {results['date']}; median of {results['reps']} (min-max)\n")
+    if "burst" in results:
+        print("1. Burst of N GETs right after expiry")
+        table(("N", "contestant", "refresh calls", "succeeded", "lost", "wall ms", "x raw"), [
+            (n, name, f"{med(e, 'refresh_calls'):.0f}", f"{med(e, 'succeeded'):.0f}", f"{med(e, 'lost'):.0f}",
+             span(e, "wall_ms"), f"{e['ratio_to_raw']:.2f}")
+            for n, row in results["burst"].items() for name, e in row.items()])
+    if "writes" in results:
+        print(f"2. Replay of writes: {WRITES_N} POSTs with unique ids right after expiry (raw: valid token)")
+        table(("contestant", "handled exactly once", "never handled", "handled twice+", "body mismatches",
+               "refresh calls", "wall ms", "x raw"), [
+            (name, f"{med(e, 'exactly_once'):.0f}", f"{med(e, 'never_handled'):.0f}",
+             f"{med(e, 'handled_twice_or_more'):.0f}", f"{med(e, 'body_mismatches'):.0f}",
+             f"{med(e, 'refresh_calls'):.0f}", span(e, "wall_ms"), f"{e['ratio_to_raw']:.2f}")
+            for name, e in results["writes"].items()])
+    if "steady" in results:
+        print("3. Steady overhead with a valid token, waves of 50")
+        table(("contestant", "wall ms", "x raw"),
+              [(name, span(e, "wall_ms"), f"{e['ratio_to_raw']:.2f}") for name, e in results["steady"].items()])
+    if "proactive" in results:
+        setup = results["proactive_setup"]
+        print(f"4. Proactive refresh: {setup['n']} GETs when the renewal is due ({setup['due_after_s']:.0f} s after "
+              f"sign-in, token lifetime {setup['access_ttl_s']} s), old tokens expired at the stub just before")
+        table(("contestant", "refresh calls", "succeeded", "sent twice", "renewal call at ms", "wall ms", "x raw"), [
+            (name, f"{med(e, 'refresh_calls'):.0f}", f"{med(e, 'succeeded'):.0f}", f"{med(e, 'sent_twice'):.0f}",
+             f"{med(e, 'renewal_call_ms'):+.0f}", span(e, "wall_ms"), f"{e['ratio_to_raw']:.2f}")
+            for name, e in results["proactive"].items()])
+    if "cold_start" in results:
+        print("5. Cold start: navigation to the first authenticated response (fresh context; cached: again)")
+        table(("contestant", "cold ms", "cached ms"),
+              [(name, span(e, "cold_ms"), span(e, "cached_ms")) for name, e in results["cold_start"].items()])
+    if "tabs" in results:
+        print(f"6. Tabs: {TABS} tabs x {PER_TAB} GETs at the same instant right after expiry (raw: valid token)")
+        table(("contestant", "refresh calls", "reuse detected", "runs with reuse", "succeeded", "lost", "wall ms",
+               "x raw"), [
+            (name, f"{med(e, 'refresh_calls'):.0f}", f"{med(e, 'reuse_detected'):.0f}",
+             f"{e['runs_with_reuse']}/{len(e['runs'])}", f"{med(e, 'succeeded'):.0f}",
+             f"{med(e, 'lost'):.0f}", span(e, "wall_ms"), f"{e['ratio_to_raw']:.2f}")
+            for name, e in results["tabs"].items()])
+    if "core" in results:
+        print(f"7. Coordinator on CPython: {results['core']['decisions_per_second']:,.0f} decisions per second\n")
+
+
+def targets(results):
+    print("Targets:")
+    for n, row in results.get("burst", {}).items():
+        for name in AUTHFETCH:
+            ok = every_run(row[name], lambda r: r["refresh_calls"] == 1 and r["lost"] == 0)
+            print(f"  {mark(ok)} {name} burst N={n}: exactly 1 refresh and 0 lost in every run")
+    for name in AUTHFETCH:
+        if "200" in results.get("burst", {}):
+            ratio = results["burst"]["200"][name]["ratio_to_raw"]
+            print(f"  {mark(ratio <= BURST_TARGET)} {name} burst N=200 <= {BURST_TARGET} x raw: {ratio:.2f}")
+        if "steady" in results:
+            ratio = results["steady"][name]["ratio_to_raw"]
+            print(f"  {mark(ratio <= STEADY_TARGET)} {name} steady <= {STEADY_TARGET:.2f} x raw: {ratio:.2f}")
+    for name in AUTHFETCH if "writes" in results else ():
+        entry = results["writes"][name]
+        ok = every_run(entry, lambda r: (r["exactly_once"], r["body_mismatches"], r["refresh_calls"]) == (WRITES_N, 0, 1))
+        print(f"  {mark(ok)} {name} writes: {WRITES_N}/{WRITES_N} handled exactly once, 0 body mismatches, 1 refresh in every run")
+    for name in AUTHFETCH if "proactive" in results else ():
+        entry = results["proactive"][name]
+        ok = every_run(entry, lambda r: r["refresh_calls"] == 1 and r["lost"] == 0 and r["sent_twice"] == 0)
+        print(f"  {mark(ok)} {name} proactive: exactly 1 refresh, 0 lost, nothing sent twice in every run")
+        ratio = entry["ratio_to_raw"]
+        print(f"  {mark(ratio <= PROACTIVE_TARGET)} {name} proactive <= {PROACTIVE_TARGET} x raw: {ratio:.2f}")
+    for name in MICROPYTHON if "cold_start" in results else ():
+        cold = med(results["cold_start"][name], "cold_ms")
+        print(f"  {mark(cold <= TARGET_MS)} {name} cold start (MicroPython) <= {TARGET_MS} ms: {cold:.0f} ms")
+    for name, entry in results.get("tabs", {}).items():
+        if name.startswith("authfetch") and not name.endswith("cross-tab-off"):
+            ok = every_run(entry, lambda r: r["refresh_calls"] == 1 and r["reuse_detected"] == 0 and r["lost"] == 0)
+            print(f"  {mark(ok)} {name} tabs: exactly 1 refresh, 0 reuse, 0 lost in every run")
+
+
+def chart(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bursts = list(results["burst"])
+    names = list(results["burst"][bursts[0]])
+    figure, axes = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(bursts)
+    for i, n in enumerate(bursts):
+        ratios = [results["burst"][n][name]["ratio_to_raw"] for name in names]
+        axes.bar([x + i * width for x in range(len(names))], ratios, width, label=f"N = {n}")
+    target = f"target {BURST_TARGET} x raw (N = 200)"
+    axes.axhline(BURST_TARGET, color="grey", linestyle="--", linewidth=1, label=target)
+    axes.set_xticks([x + width for x in range(len(names))], names, rotation=20, ha="right")
+    axes.set_ylabel("burst wall time / raw fetch")
+    axes.set_title("Burst of N GETs right after the access token expired (median of %d)" % results["reps"])
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
