@@ -10,6 +10,7 @@ from . import tokens, urls
 from .config import (
     DEFAULT_CSRF_COOKIE,
     DEFAULT_CSRF_HEADER,
+    DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_MODE,
     DEFAULT_REFRESH_ON,
     DEFAULT_REFRESH_TIMEOUT,
@@ -56,7 +57,7 @@ class AuthClient:
         refresh_timeout=DEFAULT_REFRESH_TIMEOUT,
         refresh_retries=DEFAULT_REFRESH_RETRIES,
         leeway=DEFAULT_LEEWAY,
-        max_in_flight=None,
+        max_in_flight=DEFAULT_MAX_IN_FLIGHT,
         cross_tab=True,
         lock_timeout=DEFAULT_LOCK_TIMEOUT,
         share_token=False,
@@ -186,8 +187,10 @@ class AuthClient:
 
     @property
     def stats(self):
-        """Counters of the shared session: refreshes, replays, the most requests held at once."""
-        return self._session.coordinator.stats.as_dict()
+        """Counters of the shared session: refreshes, replays, recalls, the most requests held at
+        once, and the in-flight limit in force (``max_in_flight``, None for none)."""
+        coordinator = self._session.coordinator
+        return dict(coordinator.stats.as_dict(), max_in_flight=coordinator.max_in_flight)
 
     @property
     def generation(self):

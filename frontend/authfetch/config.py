@@ -14,6 +14,10 @@ DEFAULT_REFRESH_TIMEOUT = 10.0
 DEFAULT_TIMEOUT = None  # fetch semantics: a request waits as long as the browser lets it
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+# max_in_flight: as many requests in the browser's hands as the origin's connections carry
+# (the transport reads the protocol from Resource Timing's nextHopProtocol).
+AUTO = "auto"
+DEFAULT_MAX_IN_FLIGHT = AUTO
 
 
 def check_timeout(name, value, *, allow_none=True):
@@ -113,10 +117,10 @@ class Options:
             raise UsageError(f"refresh_retries must be an int >= 0, got {refresh_retries!r}")
         self.refresh_retries = refresh_retries
         self.leeway = check_timeout("leeway", leeway)  # None: no renewal ahead of expiry
-        if max_in_flight is not None and (
+        if max_in_flight is not None and max_in_flight != AUTO and (
             isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1
         ):
-            raise UsageError(f"max_in_flight must be None or an int >= 1, got {max_in_flight!r}")
+            raise UsageError(f"max_in_flight must be 'auto', None or an int >= 1, got {max_in_flight!r}")
         self.max_in_flight = max_in_flight
         self.cross_tab = bool(cross_tab)
         self.lock_timeout = check_timeout("lock_timeout", lock_timeout, allow_none=False)

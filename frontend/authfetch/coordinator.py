@@ -4,8 +4,8 @@ Theory of operation
 -------------------
 Requests that carry credentials are *tickets*. The coordinator is told what happens to them
 (started, answered, abandoned) and what happens to the refresh (succeeded, failed), each with
-the current time, and answers with *commands* for the driver to carry out: Send, Deliver,
-Fail, StartRefresh, RetryRefresh, Emit. It never sends, waits or sleeps itself.
+the current time, and answers with *commands* for the driver to carry out: Send, Recall,
+Deliver, Fail, StartRefresh, RetryRefresh, Schedule, Emit. It never sends, waits or sleeps itself.
 
 Credentials have a *generation*: 0 at start, +1 on every successful refresh or sign-in. A
 ticket remembers the generation it was sent with, so a 401 is read correctly:
@@ -14,6 +14,13 @@ ticket remembers the generation it was sent with, so a 401 is read correctly:
     401, ticket.generation == current, refresh running      -> hold ticket (join the refresh)
     401, ticket.generation <  current                       -> replay now: already refreshed
     401 on a replay, or a body that cannot be replayed      -> give the 401 back, no loop
+
+The first 401 of a generation also *recalls* the other tickets still out with that generation
+whose method is safe (GET, HEAD, OPTIONS): Recall(ticket) tells the driver to abort the fetch,
+and the ticket is held for the refresh as its replay. Most of them are still queued inside the
+browser (six connections per origin over HTTP/1.1), so a burst costs one 401, not one per
+request. Unsafe methods are never recalled: one may already be at the server, and an abort
+would not tell us whether it was handled.
 
 A ticket that is not yet sent waits in ``waiting`` while a refresh runs (it would only carry a
 credential known to be stale) or while ``max_in_flight`` tickets are out. The refresh outcome:
@@ -57,9 +64,10 @@ MAX_RETRY_AFTER = 30.0  # a longer Retry-After gives up now instead of holding r
 class Ticket:
     """One credentialed request as the coordinator sees it."""
 
-    def __init__(self, ident, *, replayable=True):
+    def __init__(self, ident, *, replayable=True, recallable=False):
         self.ident = ident
         self.replayable = replayable
+        self.recallable = recallable  # a safe method: the driver may abort it and send it again
         self.generation = None  # generation it was last sent with
         self.replayed = False
         self.state = "new"  # new -> waiting / in-flight -> done
@@ -72,6 +80,15 @@ class Send:
         self.ticket = ticket
         self.generation = generation
         self.replay = replay
+
+
+class Recall:
+    """Abort this ticket's fetch and ignore what it brings: it is held and will be sent again."""
+
+    kind = "recall"
+
+    def __init__(self, ticket):
+        self.ticket = ticket
 
 
 class Deliver:
@@ -129,6 +146,7 @@ class Stats:
         self.refreshes = 0  # refresh calls started, retries included
         self.refresh_successes = 0
         self.replays = 0
+        self.recalls = 0  # tickets taken back from the browser after a 401 of their generation
         self.max_held = 0  # most tickets waiting at once
 
     def as_dict(self):
@@ -136,6 +154,7 @@ class Stats:
             "refreshes": self.refreshes,
             "refresh_successes": self.refresh_successes,
             "replays": self.replays,
+            "recalls": self.recalls,
             "max_held": self.max_held,
         }
 
@@ -160,6 +179,8 @@ class Coordinator:
         self.epoch = 0  # +1 at each sign-in or sign-out: refresh outcomes from before are stale
         self.refresh_at = None  # when to renew ahead of expiry, on the monotonic clock
         self.in_flight = 0
+        self.flying = {}  # ident -> ticket, for the tickets in flight
+        self.recalled_generation = None  # the generation whose stale tickets were recalled
         self.waiting = []
         self.stats = Stats()
 
@@ -194,6 +215,8 @@ class Coordinator:
         commands = []
         if ticket.generation == self.generation and not self.refreshing:
             commands += self._begin_refresh("401")
+        if ticket.generation == self.generation and self.recalled_generation != self.generation:
+            commands += self._recall_stale()
         if not ticket.replayable:
             return commands + self._finish(ticket, Fail(ticket, NON_REPLAYABLE))
         ticket.replayed = True  # its next send is the replay, the last one it gets
@@ -335,6 +358,7 @@ class Coordinator:
             ticket.state = "in-flight"
             ticket.generation = self.generation
             self.in_flight += 1
+            self.flying[ticket.ident] = ticket
             if ticket.replayed:
                 self.stats.replays += 1
             commands.append(Send(ticket, self.generation, ticket.replayed))
@@ -345,6 +369,21 @@ class Coordinator:
             raise ValueError(f"ticket {ticket.ident} is not in flight (it is {ticket.state})")
         ticket.state = "answered"
         self.in_flight -= 1
+        del self.flying[ticket.ident]
+
+    def _recall_stale(self):
+        """A 401 says this generation's credential is stale: take back the safe tickets still
+        out with it, before each brings its own 401. Each is held as its replay."""
+        self.recalled_generation = self.generation
+        commands = []
+        for ticket in list(self.flying.values()):
+            if ticket.recallable and not ticket.replayed and ticket.generation == self.generation:
+                self._take_off_flight(ticket)
+                ticket.replayed = True
+                self._enqueue(ticket)
+                self.stats.recalls += 1
+                commands.append(Recall(ticket))
+        return commands
 
     def _finish(self, ticket, command):
         ticket.state = "done"

@@ -5,7 +5,8 @@ so two clients never refresh twice. Each request runs in its caller's own corout
 session only wakes it with a verdict (send, deliver, fail); the refresh runs in a task.
 """
 
-from . import tokens
+from . import tokens, urls
+from .config import AUTO, SAFE_METHODS
 from .compat import call_later, cancel, monotonic, random, spawn, Signal
 from .coordinator import LIVE, NON_REPLAYABLE, REFRESH_FAILED, SESSION_EXPIRED, Coordinator, Ticket
 from .errors import AuthFetchError, NonReplayableBody, RefreshFailed, RequestTimeout, SessionExpired, UsageError
@@ -44,6 +45,12 @@ class Job:
         self.abort = None
         self.timer = None
         self.timed_out = False
+        self.recalled = False
+
+    def recall(self):
+        self.recalled = True
+        if self.abort is not None:
+            self.abort.abort()
 
     def give(self, verdict):
         self.verdicts.append(verdict)
@@ -61,8 +68,9 @@ class Session:
     def __init__(self, options, transport):
         self.options = options
         self.transport = transport
+        self._auto_limit = options.max_in_flight == AUTO
         self.coordinator = Coordinator(
-            max_in_flight=options.max_in_flight,
+            max_in_flight=self._connection_limit() if self._auto_limit else options.max_in_flight,
             refresh_retries=options.refresh_retries,
             leeway=options.leeway,
             random=random,
@@ -74,6 +82,7 @@ class Session:
         self._last_refresh_error = None
         self._wake_timer = None
         self.clients = []
+        self.closed = False  # its last client closed: requests still running settle, no renewals
         if hasattr(transport, "on_wake"):
             # One bound method, kept: MicroPython does not compare two bound methods as equal.
             self._on_wake = self.wake
@@ -87,6 +96,10 @@ class Session:
             else:
                 warn_once("no Web Locks or BroadcastChannel here: refreshes are coordinated within this tab only")
 
+    def _connection_limit(self):
+        limit = getattr(self.transport, "connection_limit", None)
+        return limit(urls.origin(self.options.refresh_url)) if limit is not None else None
+
     def close(self, client):
         """``client`` is done; the last one out stops timers and leaves the shared registry."""
         if client in self.clients:
@@ -94,6 +107,7 @@ class Session:
         self.listeners = [entry for entry in self.listeners if entry[0] is not client]
         if self.clients:
             return
+        self.closed = True
         cancel(self._wake_timer)
         self._wake_timer = None
         if hasattr(self.transport, "off_wake"):
@@ -105,13 +119,15 @@ class Session:
                 del _sessions[key]
 
     def wake(self):
-        self._apply(self.coordinator.wake(monotonic()))
+        if not self.closed:
+            self._apply(self.coordinator.wake(monotonic()))
 
     # -- requests -------------------------------------------------------------------------------
 
     async def perform(self, client, request, *, coordinated):
         self._next_ident += 1
-        job = Job(client, request, Ticket(self._next_ident, replayable=request.replayable))
+        recallable = request.method in SAFE_METHODS and request.replayable
+        job = Job(client, request, Ticket(self._next_ident, replayable=request.replayable, recallable=recallable))
         if request.timeout is not None:
             job.timer = call_later(request.timeout, lambda: self._time_out(job))
         try:
@@ -124,7 +140,14 @@ class Session:
                 if verdict == TIMED_OUT:
                     raise self._timeout_error(job)
                 if verdict.kind == "send":
-                    response = await self._send(job, replay=verdict.replay)
+                    response = await self._sent_unless_recalled(job, verdict.replay)
+                    if response is None:
+                        continue  # recalled: held for the refresh, its Send comes after
+                    if self._auto_limit:
+                        # The first answer from the API's origin tells its protocol, if the page's
+                        # own navigation did not (another origin, or a worker).
+                        self._auto_limit = False
+                        self.coordinator.max_in_flight = self._connection_limit()
                     job.response = response
                     wanted = client.refresh_wanted(response)
                     self._apply(self.coordinator.response(job.ticket, response.status, monotonic(), refresh_wanted=wanted))
@@ -138,10 +161,28 @@ class Session:
             if coordinated:
                 self._apply(self.coordinator.abandon(job.ticket, monotonic()))
 
+    async def _sent_unless_recalled(self, job, replay):
+        """Send; None if the coordinator recalled the ticket meanwhile (its fetch was aborted,
+        or its answer, whatever it is, belongs to a credential already known to be stale)."""
+        if job.recalled:  # recalled before its coroutine got to send it: nothing went out
+            job.recalled = False
+            return None
+        try:
+            response = await self._send(job, replay=replay)
+        except AuthFetchError:
+            if not job.recalled or job.timed_out:
+                raise
+            response = None
+        if job.recalled:
+            job.recalled = False
+            return None
+        return response
+
     async def _send(self, job, *, replay):
         if replay:
             self._emit("replay", request=job.request)
-        job.abort = self.transport.abort_handle() if job.request.timeout is not None else None
+        wants_abort = job.request.timeout is not None or job.ticket.recallable
+        job.abort = self.transport.abort_handle() if wants_abort else None
         headers, credentials = job.client.outgoing(job.request, self.token)
         try:
             return await self.transport.send(job.request, headers=headers, credentials=credentials, abort=job.abort)
@@ -198,11 +239,17 @@ class Session:
                 job = self._jobs.get(command.ticket.ident)
                 if job is not None:
                     job.give(command)
+            elif kind == "recall":
+                job = self._jobs.get(command.ticket.ident)
+                if job is not None:
+                    job.recall()
             elif kind == "start-refresh":
                 spawn(self._refresh(command.epoch))
             elif kind == "retry-refresh":
                 call_later(command.delay, lambda epoch=command.epoch: self._retry(epoch))
             elif kind == "schedule":
+                if self.closed:
+                    continue  # a refresh that ends after close() must not start a renewal timer
                 cancel(self._wake_timer)
                 self._wake_timer = call_later(command.delay, self.wake)
             elif kind == "emit":

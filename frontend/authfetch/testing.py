@@ -133,6 +133,7 @@ class FakeTransport:
         self.handler = handler
         self.page = page_url
         self.sees_cookies = sees_cookies  # False plays a worker on a page without isolation
+        self.limit = None  # what max_in_flight="auto" finds
         # Passing the same dict to several transports shares the cookie jar, as tabs do.
         self.cookies = cookies if cookies is not None else {}
         self.browser = browser
@@ -174,6 +175,9 @@ class FakeTransport:
 
     def cookies_readable(self):
         return self.sees_cookies
+
+    def connection_limit(self, origin):
+        return self.limit  # None: hand every request over at once, as a browser over HTTP/2 would
 
     def abort_handle(self):
         return FakeAbort()

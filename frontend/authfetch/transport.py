@@ -57,6 +57,9 @@ return {
 """
 
 
+HTTP1_CONNECTIONS = 6  # what Chromium, Firefox and Safari open per origin over HTTP/1.x
+MULTIPLEXED_STREAMS = 100  # HTTP/2 and 3: the concurrent streams servers commonly allow
+
 KEEPER_NAME = "authfetchKeeper"  # on globalThis; the embed's JS side takes responses from it
 
 
@@ -193,6 +196,20 @@ class BrowserTransport:
         if page is None:
             return str(js.location.origin) + "/"
         return str(page.location.href)
+
+    def connection_limit(self, origin):
+        """How many requests to hand the browser at once for ``origin`` (max_in_flight="auto").
+
+        Over HTTP/1.x the browser opens six connections and queues the rest where nothing can
+        recall them, so authfetch keeps its own queue that deep; HTTP/2 and 3 multiplex, so the
+        limit is a server's usual stream count. The protocol comes from Resource Timing's
+        ``nextHopProtocol`` (the page's navigation, or an earlier response from ``origin``);
+        unknown counts as HTTP/1.1.
+        """
+        protocol = _next_hop_protocol(origin)
+        if protocol.startswith("h2") or protocol.startswith("h3"):
+            return MULTIPLEXED_STREAMS
+        return HTTP1_CONNECTIONS
 
     def cookies_readable(self):
         """False in a PyScript worker on a page that is not cross-origin isolated: no document."""
@@ -332,6 +349,29 @@ class BrowserTransport:
         if content_type and "content-type" not in request.headers:
             request.headers.set("Content-Type", str(content_type))
             headers.set("Content-Type", str(content_type))
+
+
+def _next_hop_protocol(origin):
+    """"http/1.1", "h2", "h3"... for the latest timing entry of ``origin``; "" if none says."""
+    try:
+        scopes = [js]
+        page = _page_window()
+        if page is not None and page is not js:
+            scopes.append(page)  # a worker: the page's navigation entry lives on the main thread
+        for scope in scopes:
+            performance = scope.performance
+            for kind in ("resource", "navigation"):
+                entries = performance.getEntriesByType(kind)
+                for i in range(int(entries.length) - 1, -1, -1):
+                    entry = entries[i]
+                    name = str(entry.name)
+                    if name == origin or name.startswith(origin + "/"):
+                        protocol = str(entry.nextHopProtocol or "")
+                        if protocol:
+                            return protocol
+    except Exception as error:  # Resource Timing missing or refused: assume HTTP/1.1
+        print("authfetch: could not read nextHopProtocol: " + repr(error))
+    return ""
 
 
 def _describe(error):

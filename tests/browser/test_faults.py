@@ -122,7 +122,9 @@ async def main():
     )
     assert result["outcomes"] == [200] * 10, figures
     assert stats["refresh_calls"] == 3, figures  # two bodies without a token, then a good one
-    assert profile_requests == 20, figures  # each sent once stale, replayed once with the new token
+    # Each sent once with the new token (10), after at most one stale send (those still queued in
+    # the browser when the first 401 came were recalled instead), never with the stale one again.
+    assert 11 <= profile_requests <= 20, figures
 
 
 @pytest.mark.parametrize("status", [400, 401, 403])
@@ -153,7 +155,9 @@ async def main():
     assert result["outcomes"] == ["SessionExpired"] * 20, figures
     assert result["ended"] == ["session-expired"], figures
     assert stats["refresh_calls"] == 1 and result["refreshes"] == 1, figures
-    assert stats["requests"]["GET /api/v1/users/profile"] == 11, figures  # 10 stale + 1 after login
+    # At most the 10 first ones went out stale (fewer: those still queued in the browser at the
+    # first 401 were recalled), none of the 10 later ones, and 1 after the login.
+    assert 2 <= stats["requests"]["GET /api/v1/users/profile"] <= 11, figures
     assert result["after_login"] == 200, figures
 
 
@@ -162,13 +166,16 @@ def test_replay_that_still_gets_401_is_returned_without_a_loop(harness):
     harness.stub.expire()
     # A refresh that answers 200 but sets no cookie: the replay still carries the expired token.
     harness.stub.faults({"status": 200, "body": '{"statusCode": 200, "data": {}, "success": true}'})
-    result = burst(harness, n=20)
+    # Every request handed over at once, so all of them are answered 401 with the old token (with
+    # the held queue, a request first sent after that refresh would rightly start another one).
+    result = burst(harness, n=20, options="max_in_flight=None")
     stats = harness.stub.stats()
     profile_requests = stats["requests"].get("GET /api/v1/users/profile")
     figures = f"[{harness.runtime}] outcomes {set(result['outcomes'])}, refresh calls {stats['refresh_calls']}, profile requests {profile_requests}"
     assert result["outcomes"] == [401] * 20, figures
     assert stats["refresh_calls"] == 1, figures
-    assert profile_requests == 40, figures  # each request sent twice, never more
+    # Each replayed once (20) after at most one first send (recalled ones never reached the stub).
+    assert 21 <= profile_requests <= 40, figures
 
 
 def test_reuse_from_a_second_context_ends_the_first_sessions_once(harness, browser):

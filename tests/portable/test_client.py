@@ -100,18 +100,44 @@ async def test_late_401_from_an_older_generation_is_replayed_without_a_new_refre
     server = FakeServer()
     api = client(server)
     slow = Gate()
-    server.hold["/api/v1/users/current-user"] = slow
+    server.hold["/api/v1/echo"] = slow
     server.expire()
-    held_back = asyncio.create_task(api.get("/users/current-user"))  # sent with generation 0
-    while server.count("/api/v1/users/current-user") == 0:
+    # A POST (never recalled: it may be at the server) sent with generation 0.
+    held_back = asyncio.create_task(api.post("/echo", json={"n": 1}, headers={"X-Request-Id": "late"}))
+    while server.count("/api/v1/echo") == 0:
         await asyncio.sleep(0)
     assert (await api.get(PROFILE)).status == 200  # its 401 refreshes: generation 1
     assert server.refresh_calls == 1
-    del server.hold["/api/v1/users/current-user"]
+    del server.hold["/api/v1/echo"]
     slow.open()  # now the old request's 401 arrives, after the refresh
     assert (await held_back).status == 200
     assert server.refresh_calls == 1, "a late 401 must not refresh again"
-    assert server.count("/api/v1/users/current-user") == 2
+    assert server.count("/api/v1/echo") == 2 and server.handled == {"late": 1}, (server.seen, server.handled)
+
+
+async def test_the_first_401_recalls_the_safe_requests_still_out_with_the_stale_credential():
+    server = FakeServer()
+    api = client(server)
+    slow = Gate()
+    server.hold["/api/v1/users/current-user"] = slow  # these stay "on the way", as in the browser's queue
+    server.hold["/api/v1/echo"] = slow
+    server.expire()
+    gets = [asyncio.create_task(api.get("/users/current-user")) for _ in range(5)]
+    post = asyncio.create_task(api.post("/echo", json={"n": 1}, headers={"X-Request-Id": "p"}))
+    while server.count("/api/v1/users/current-user") < 5 or server.count("/api/v1/echo") < 1:
+        await asyncio.sleep(0)
+    del server.hold["/api/v1/users/current-user"]
+    assert (await api.get(PROFILE)).status == 200  # the first 401: refresh, and recall the GETs
+    assert api.stats.get("recalls") == 5, api.stats  # (without the recall they would wait at the gate)
+    for get in gets:  # (MicroPython has no await inside a comprehension)
+        assert (await get).status == 200
+    # Each GET went out twice (recalled, then sent with the new credential), never three times.
+    assert server.count("/api/v1/users/current-user") == 10, server.seen
+    assert server.count("/api/v1/echo") == 1, "the POST was not recalled: it may be at the server"
+    del server.hold["/api/v1/echo"]
+    slow.open()
+    assert (await post).status == 200 and server.handled == {"p": 1}, server.handled
+    assert server.refresh_calls == 1
 
 
 async def test_replay_happens_at_most_once_and_its_401_is_returned():
@@ -507,3 +533,33 @@ async def test_a_worker_that_cannot_see_the_page_says_why_csrf_cannot_work():
         assert "csrf_cookie" in str(error) and "Cross-Origin-Embedder-Policy" in str(error), str(error)
     api = client(server, csrf_cookie=None)  # a server that wants no CSRF header: fine
     assert (await api.get(PROFILE)).status == 200
+
+
+async def test_auto_in_flight_limit_holds_the_rest_and_sends_little_with_a_stale_credential():
+    server = FakeServer()
+    server.transport.limit = 3  # what "auto" finds: three connections
+    api = client(server)
+    server.expire()
+    results = await many(30, lambda i: api.get(PROFILE))
+    assert statuses(results) == [200] * 30, statuses(results)
+    assert api.stats["max_in_flight"] == 3 and api.stats["max_held"] >= 27, api.stats
+    stale = len([s for s in server.seen if s[1] == "/api/v1/users/profile" and s[2] == "acc-1"])
+    assert stale <= 3, f"{stale} sent with the expired credential"
+    assert server.refresh_calls == 1
+
+
+async def test_a_refresh_ending_after_close_starts_no_renewal_timer():
+    server = FakeServer()
+    server.expires_in = 0.2  # renewal due 0.1 s after each refresh
+    api = client(server)
+    gate = Gate()
+    server.refresh_script = [gate]
+    server.expire()
+    pending = asyncio.create_task(api.get(PROFILE))
+    while server.refresh_calls == 0:
+        await asyncio.sleep(0)
+    api.close()  # the refresh is still on the wire
+    gate.open()
+    assert (await pending).status == 200  # a request already running still settles
+    await asyncio.sleep(0.4)
+    assert server.refresh_calls == 1, f"a closed client renewed {server.refresh_calls - 1} times"

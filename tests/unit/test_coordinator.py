@@ -6,7 +6,7 @@ failure shows the whole answer at once:
 
     ("send", ident, generation, replay)   ("deliver", ident)   ("fail", ident, reason)
     ("start-refresh", attempt, reason, epoch)   ("retry-refresh", attempt, delay)   ("schedule", delay)
-    ("emit", name, fields)
+    ("emit", name, fields)   ("recall", ident)
 """
 
 import ast
@@ -49,6 +49,8 @@ def described(commands):
             out.append(("send", command.ticket.ident, command.generation, command.replay))
         elif kind == "deliver":
             out.append(("deliver", command.ticket.ident))
+        elif kind == "recall":
+            out.append(("recall", command.ticket.ident))
         elif kind == "fail":
             out.append(("fail", command.ticket.ident, command.reason))
         elif kind == "start-refresh":
@@ -973,3 +975,23 @@ def test_a_response_for_a_ticket_not_in_flight_raises_and_changes_nothing():
     with pytest.raises(ValueError, match="not in flight"):
         c.response(t1, 200, 1.1, refresh_wanted=False)
     assert snapshot(c, t1, t2, t3, t4) == before
+
+
+def test_the_first_401_recalls_safe_tickets_of_its_generation_and_nothing_else():
+    c = make()
+    get1, get2, post, stream = Ticket(1, recallable=True), Ticket(2, recallable=True), Ticket(3), Ticket(4, replayable=False)
+    for ticket in (get1, get2, post, stream):
+        assert described(c.start(ticket, 0.0)) == [("send", ticket.ident, 0, False)]
+    commands = c.response(get1, 401, 0.0, refresh_wanted=True)
+    assert described(commands) == [
+        ("start-refresh", 1, "401", 0),
+        ("emit", "refresh-start", {"reason": "401", "attempt": 1}),
+        ("recall", 2),  # the POST may be at the server and the stream cannot be sent again
+    ]
+    assert c.in_flight == 2 and c.stats.recalls == 1
+    # The POST's own 401 joins the refresh; nothing is recalled twice.
+    assert described(c.response(post, 401, 0.0, refresh_wanted=True)) == []
+    sends = described(c.refresh_succeeded(1.0))
+    assert ("send", 2, 1, True) in sends and ("send", 1, 1, True) in sends and ("send", 3, 1, True) in sends
+    # A 401 with the new credential recalls nothing more: the recalled ticket has had its replay.
+    assert described(c.response(get2, 401, 1.0, refresh_wanted=True)) == [("deliver", 2)]

@@ -11,7 +11,8 @@ ticket, against which the invariants of issue 4 are checked:
 - one refresh at a time: a StartRefresh never arrives while a refresh of the same session
   (epoch) is on the wire or waiting to be retried;
 - every ticket ends exactly once (one Deliver, Fail or abandon), and gets nothing after it;
-- no ticket is replayed twice;
+- no ticket is replayed twice; only a safe (recallable) ticket is recalled, only while in flight,
+  and only once a 401 of its generation arrived, and its next send is its replay;
 - nothing is sent after "session-expired" (or a sign-out) until a sign-in; the event fires once;
 - a Send always carries the current generation;
 - a refresh round makes at most ``refresh_retries + 1`` attempts;
@@ -44,6 +45,8 @@ class Driver:
         self.replays = {}  # ident -> Sends with replay=True
         self.sends = {}  # ident -> Sends
         self.got_refreshable = {}  # ident -> answered with a refresh-wanted status at least once
+        self.recalled = {}  # ident -> recalled (aborted while in flight) at least once
+        self.generations_401 = set()  # generations some ticket got a refresh-wanted answer in
         self.calls = []  # epoch of each refresh call on the wire
         self.timers = []  # epoch in which each pending RetryRefresh timer was set
         self.wake_at = None  # the last Schedule: when the driver calls wake
@@ -63,6 +66,8 @@ class Driver:
                 ident = command.ticket.ident
                 assert self.status[ident] != ENDED_TICKET, f"ticket {ident} got {kind} after it ended"
                 self._end(ident)
+            elif kind == "recall":
+                self._recalled(command.ticket)
             elif kind == "start-refresh":
                 self._refresh_started(command)
             elif kind == "retry-refresh":
@@ -78,6 +83,15 @@ class Driver:
                     self.expired = True
             else:
                 raise AssertionError(f"unknown command {kind!r}")
+
+    def _recalled(self, ticket):
+        ident = ticket.ident
+        assert ticket.recallable, f"ticket {ident} recalled but its method is not safe"
+        assert self.status[ident] == IN_FLIGHT, f"ticket {ident} recalled while {self.status[ident]}"
+        assert not self.recalled[ident] and self.replays[ident] == 0, f"ticket {ident} recalled after its replay"
+        assert ticket.generation in self.generations_401, f"ticket {ident} recalled with no 401 in its generation"
+        self.recalled[ident] = True
+        self.status[ident] = WAITING
 
     def _refresh_started(self, command):
         epoch = command.epoch
@@ -106,7 +120,7 @@ class Driver:
         assert command.ticket.generation == command.generation
         assert not self.refresh_active(), f"ticket {ident} sent while a refresh runs"
         if command.replay:
-            assert self.got_refreshable[ident], f"ticket {ident} replayed without a 401"
+            assert self.got_refreshable[ident] or self.recalled[ident], f"ticket {ident} replayed without a 401"
             self.replays[ident] += 1
             assert self.replays[ident] <= 1, f"ticket {ident} replayed twice"
         self.sends[ident] += 1
@@ -120,14 +134,14 @@ class Driver:
 
     # -- inputs, as session.py feeds them ---------------------------------------------------------
 
-    def start(self, replayable=True):
+    def start(self, replayable=True, recallable=False):
         self.next_ident += 1
-        ticket = Ticket(self.next_ident, replayable=replayable)
+        ticket = Ticket(self.next_ident, replayable=replayable, recallable=recallable and replayable)
         ident = ticket.ident
         self.tickets[ident] = ticket
         self.status[ident] = WAITING  # until a Send or Fail says otherwise: held
         self.ends[ident] = self.replays[ident] = self.sends[ident] = 0
-        self.got_refreshable[ident] = False
+        self.got_refreshable[ident] = self.recalled[ident] = False
         self.apply(self.coordinator.start(ticket, self.now))
         return ticket
 
@@ -135,6 +149,7 @@ class Driver:
         wanted = status == 401
         if wanted:
             self.got_refreshable[ident] = True
+            self.generations_401.add(self.tickets[ident].generation)
         self.status[ident] = WAITING  # off the wire; the commands say what comes next
         commands = self.coordinator.response(self.tickets[ident], status, self.now, refresh_wanted=wanted)
         if not wanted:
@@ -270,16 +285,16 @@ class CoordinatorSchedules(RuleBasedStateMachine):
         )
         self.driver = Driver(coordinator)
         self.outcomes = REFRESH_ENDPOINTS[endpoint]
-        for _ in range(initial):  # a page usually has a few requests out when the token expires
-            self.driver.start()
+        for i in range(initial):  # a page usually has a few requests out when the token expires
+            self.driver.start(recallable=i % 2 == 0)
 
     def _pick(self, status, index):
         idents = self.driver.with_status(status)
         return idents[index % len(idents)]
 
-    @rule(replayable=st.sampled_from([True, True, True, False]))
-    def start(self, replayable):
-        self.driver.start(replayable)
+    @rule(replayable=st.sampled_from([True, True, True, False]), safe=st.booleans())
+    def start(self, replayable, safe):
+        self.driver.start(replayable, recallable=safe)
 
     @precondition(lambda self: self.driver.with_status(IN_FLIGHT))
     @rule(index=st.integers(0, 63), status=st.sampled_from([200, 200, 401, 401, 401, 403, 500, 503]))
