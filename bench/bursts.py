@@ -10,7 +10,8 @@ from .common import (
     HARNESS_READY,
     JS_CONTESTANTS,
     LOGIN,
-    QUEUE,
+    HELD,
+    UNHELD,
     bench_url,
     embed_url,
     harness_url,
@@ -22,7 +23,7 @@ WRITES_N = 200
 
 PY_BURST = """
 async def main():
-    api = client(leeway=None, max_in_flight=%(max_in_flight)s)
+    api = client(leeway=None, max_in_flight=%(max_in_flight)r)
     statuses = []
     for _ in range(%(waves)d):
         statuses += outcomes(await many(%(n)d, lambda i: api.get("/users/profile")))
@@ -48,7 +49,7 @@ TIMED = """async ([kind, code, n, waves]) => {
 # contestant (see write_body); each answers [status, sha256 the server received].
 PY_WRITES = """
 async def main():
-    api = client(leeway=None, max_in_flight=%(max_in_flight)s)
+    api = client(leeway=None, max_in_flight=%(max_in_flight)r)
     prefix = %(prefix)r
 
     async def write(i):
@@ -82,7 +83,7 @@ def write_body(prefix, i):
 
 
 class Contestant:
-    def __init__(self, name, page, kind, code, max_in_flight=None):
+    def __init__(self, name, page, kind, code, max_in_flight=HELD):
         self.name, self.page, self.kind, self.code = name, page, kind, code
         self.max_in_flight = max_in_flight
 
@@ -119,9 +120,8 @@ def open_pages(browser, stub):
     for runtime in ("mpy", "py"):
         page = page_at(harness_url(stub, runtime), HARNESS_READY)
         contestants.append(Contestant(f"authfetch-{runtime}", page, "py", None))
-        # The held queue: at most 6 requests handed to the browser (its HTTP/1.1 connections),
-        # none handed over once a 401 says the credential is stale.
-        contestants.append(Contestant(f"authfetch-{runtime}-q{QUEUE}", page, "py", None, max_in_flight=QUEUE))
+        # Without the held queue: every request handed to the browser at once.
+        contestants.append(Contestant(f"authfetch-{runtime}-unheld", page, "py", None, max_in_flight=UNHELD))
     embed = page_at(embed_url(stub, leeway="none"), EMBED_READY)
     contestants.append(Contestant("authfetch-js", embed, "embed", None))
     return contestants

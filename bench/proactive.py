@@ -25,7 +25,8 @@ from .common import (
     HARNESS_READY,
     LOGIN,
     PROFILE,
-    QUEUE,
+    HELD,
+    UNHELD,
     StubProcess,
     bench_url,
     embed_url,
@@ -44,7 +45,7 @@ N = 200
 PY_SIGN_IN = """
 async def main():
     forget()
-    api = client(keep="proactive", max_in_flight=%(max_in_flight)s)  # default leeway: renew ahead
+    api = client(keep="proactive", max_in_flight=%(max_in_flight)r)  # default leeway: renew ahead
     return (await api.login(json={"username": "demo", "password": "demo"})).status
 """
 PY_STOP = """
@@ -89,7 +90,7 @@ TIMED = """async ([kind, signIn, fire, n, dueMs, expireAheadMs]) => {
 
 
 class Proactive:
-    def __init__(self, name, page, kind, max_in_flight=None):
+    def __init__(self, name, page, kind, max_in_flight=HELD):
         self.name, self.page, self.kind, self.max_in_flight = name, page, kind, max_in_flight
 
     def once(self, stub):
@@ -118,7 +119,7 @@ def open_contestants(browser, stub):
     for runtime in ("mpy", "py"):
         page = page_at(harness_url(stub, runtime), HARNESS_READY)
         contestants.append(Proactive(f"authfetch-{runtime}", page, "py"))
-        contestants.append(Proactive(f"authfetch-{runtime}-q{QUEUE}", page, "py", max_in_flight=QUEUE))
+        contestants.append(Proactive(f"authfetch-{runtime}-unheld", page, "py", max_in_flight=UNHELD))
     embed = page_at(embed_url(stub, signOutUrl="/api/v1/users/logout"), EMBED_READY)
     contestants.append(Proactive("authfetch-js", embed, "embed"))
     assert {c.name for c in contestants} == {"raw", *AUTHFETCH}
