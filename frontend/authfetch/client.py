@@ -87,7 +87,7 @@ class AuthClient:
             lock_timeout=lock_timeout,
             share_token=share_token,
         )
-        if self.options.csrf_cookie and self.options.csrf_header and not self.transport.cookies_readable():
+        if self.options.csrf_cookie and self.options.csrf_header and not getattr(self.transport, "cookies_readable", lambda: True)():
             raise UsageError(
                 f"csrf_cookie={csrf_cookie!r}: this PyScript worker cannot read the page's cookies. "
                 "Serve the page cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and "

@@ -72,6 +72,7 @@ class Options:
     ):
         self._resolved = {}  # request URL -> absolute URL
         self._allowed = {}  # absolute URL -> may carry credentials
+        self._paced = {}  # absolute URL -> goes to the refresh URL's origin (max_in_flight's)
         self.page_url = page_url
         self.page_origin = urls.origin(page_url)
         self.base_url = urls.resolve(page_url, base_url, argument="base_url")
@@ -84,6 +85,7 @@ class Options:
         if not isinstance(refresh_url, str) or not refresh_url:
             raise UsageError("refresh_url is required: the URL of the refresh-token endpoint")
         self.refresh_url = self._absolute(refresh_url, "refresh_url")
+        self.refresh_origin = urls.origin(self.refresh_url)
         if not self.allowed(self.refresh_url):
             raise UsageError(
                 f"refresh_url {refresh_url!r} is on {urls.origin(self.refresh_url)}, which is not the page's "
@@ -142,6 +144,9 @@ class Options:
 
     def allowed(self, absolute_url):
         return _memo(self._allowed, absolute_url, lambda: urls.origin(absolute_url) in self.allowed_origins)
+
+    def same_origin_as_refresh(self, absolute_url):
+        return _memo(self._paced, absolute_url, lambda: urls.origin(absolute_url) == self.refresh_origin)
 
     def refreshable(self, absolute_url):
         return urls.without_fragment_and_query(absolute_url) not in self.no_refresh_for

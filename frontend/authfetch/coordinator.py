@@ -64,10 +64,11 @@ MAX_RETRY_AFTER = 30.0  # a longer Retry-After gives up now instead of holding r
 class Ticket:
     """One credentialed request as the coordinator sees it."""
 
-    def __init__(self, ident, *, replayable=True, recallable=False):
+    def __init__(self, ident, *, replayable=True, recallable=False, paced=True):
         self.ident = ident
         self.replayable = replayable
         self.recallable = recallable  # a safe method: the driver may abort it and send it again
+        self.paced = paced  # counts against max_in_flight (it goes to the origin the limit is for)
         self.generation = None  # generation it was last sent with
         self.replayed = False
         self.state = "new"  # new -> waiting / in-flight -> done
@@ -179,6 +180,7 @@ class Coordinator:
         self.epoch = 0  # +1 at each sign-in or sign-out: refresh outcomes from before are stale
         self.refresh_at = None  # when to renew ahead of expiry, on the monotonic clock
         self.in_flight = 0
+        self.in_flight_paced = 0  # of those, the ones max_in_flight counts
         self.flying = {}  # ident -> ticket, for the tickets in flight
         self.recalled_generation = None  # the generation whose stale tickets were recalled
         self.waiting = []
@@ -243,21 +245,25 @@ class Coordinator:
         commands = self._new_credentials(now, lifetime)
         return commands + [Emit("refresh", {"generation": self.generation, "source": "local"})] + self._pump()
 
-    def refresh_failed(self, now, *, status=None, definitive=False, retry_after=None, error=None, epoch=None):
-        """The refresh call failed: an HTTP ``status``, or none for a network error or timeout."""
+    def refresh_failed(
+        self, now, *, status=None, definitive=False, retry_after=None, error=None, epoch=None, final=False
+    ):
+        """The refresh call failed: an HTTP ``status``, or none for a network error or timeout.
+        ``final``: no retry (the driver has no one left to retry for)."""
         if self._stale(epoch):
             return []
         if definitive or status in DEFINITIVE_REFRESH_STATUSES:
             self.refreshing = False
             self.attempt = 0
             return self.end_session(SESSION_EXPIRED, status=status, error=error)
-        if self.attempt <= self.refresh_retries and (retry_after is None or retry_after <= MAX_RETRY_AFTER):
+        if not final and self.attempt <= self.refresh_retries and (retry_after is None or retry_after <= MAX_RETRY_AFTER):
             delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** (self.attempt - 1))) * (0.5 + self._random())
             if retry_after is not None:
                 delay = max(delay, retry_after)
             return [RetryRefresh(self.attempt + 1, delay, self.epoch)]
         self.refreshing = False
         self.attempt = 0
+        self.recalled_generation = None  # the credential is still the stale one: recall again next time
         failed = self._fail_waiting(REFRESH_FAILED)
         return failed + [Emit("refresh-failed", {"status": status, "error": error})]
 
@@ -349,15 +355,25 @@ class Coordinator:
         if self.refreshing or not self.waiting:
             self.stats.max_held = max(self.stats.max_held, len(self.waiting))
             return []
-        room = len(self.waiting) if self.max_in_flight is None else self.max_in_flight - self.in_flight
-        batch = self.waiting[: max(room, 0)]
-        del self.waiting[: len(batch)]
+        room = None if self.max_in_flight is None else self.max_in_flight - self.in_flight_paced
+        batch, held = [], []
+        for ticket in self.waiting:
+            if room is None or not ticket.paced:
+                batch.append(ticket)
+            elif room > 0:
+                room -= 1
+                batch.append(ticket)
+            else:
+                held.append(ticket)
+        self.waiting = held
         self.stats.max_held = max(self.stats.max_held, len(self.waiting))
         commands = []
         for ticket in batch:
             ticket.state = "in-flight"
             ticket.generation = self.generation
             self.in_flight += 1
+            if ticket.paced:
+                self.in_flight_paced += 1
             self.flying[ticket.ident] = ticket
             if ticket.replayed:
                 self.stats.replays += 1
@@ -369,6 +385,8 @@ class Coordinator:
             raise ValueError(f"ticket {ticket.ident} is not in flight (it is {ticket.state})")
         ticket.state = "answered"
         self.in_flight -= 1
+        if ticket.paced:
+            self.in_flight_paced -= 1
         del self.flying[ticket.ident]
 
     def _recall_stale(self):

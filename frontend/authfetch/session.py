@@ -5,7 +5,7 @@ so two clients never refresh twice. Each request runs in its caller's own corout
 session only wakes it with a verdict (send, deliver, fail); the refresh runs in a task.
 """
 
-from . import tokens, urls
+from . import tokens
 from .config import AUTO, SAFE_METHODS
 from .compat import call_later, cancel, monotonic, random, spawn, Signal
 from .coordinator import LIVE, NON_REPLAYABLE, REFRESH_FAILED, SESSION_EXPIRED, Coordinator, Ticket
@@ -16,6 +16,7 @@ from .tabs import TabSync, warn_once
 
 _sessions = {}
 TIMED_OUT = "timed-out"
+AUTO_CHECKS = 3  # answers after which an unknown protocol stays unknown (no limit)
 
 
 def session_for(options, transport):
@@ -68,9 +69,11 @@ class Session:
     def __init__(self, options, transport):
         self.options = options
         self.transport = transport
-        self._auto_limit = options.max_in_flight == AUTO
+        # "auto": the limit of the refresh URL's origin (the API's), known from the page's own
+        # navigation or, failing that, from the first answers; no limit while it is unknown.
+        self._auto_checks = AUTO_CHECKS if options.max_in_flight == AUTO else 0
         self.coordinator = Coordinator(
-            max_in_flight=self._connection_limit() if self._auto_limit else options.max_in_flight,
+            max_in_flight=self._connection_limit() if self._auto_checks else options.max_in_flight,
             refresh_retries=options.refresh_retries,
             leeway=options.leeway,
             random=random,
@@ -98,7 +101,7 @@ class Session:
 
     def _connection_limit(self):
         limit = getattr(self.transport, "connection_limit", None)
-        return limit(urls.origin(self.options.refresh_url)) if limit is not None else None
+        return limit(self.options.refresh_origin) if limit is not None else None
 
     def close(self, client):
         """``client`` is done; the last one out stops timers and leaves the shared registry."""
@@ -127,7 +130,10 @@ class Session:
     async def perform(self, client, request, *, coordinated):
         self._next_ident += 1
         recallable = request.method in SAFE_METHODS and request.replayable
-        job = Job(client, request, Ticket(self._next_ident, replayable=request.replayable, recallable=recallable))
+        # Only requests to the origin the limit is for wait for its slots; others go at once.
+        paced = self.options.same_origin_as_refresh(request.url)
+        ticket = Ticket(self._next_ident, replayable=request.replayable, recallable=recallable, paced=paced)
+        job = Job(client, request, ticket)
         if request.timeout is not None:
             job.timer = call_later(request.timeout, lambda: self._time_out(job))
         try:
@@ -143,10 +149,8 @@ class Session:
                     response = await self._sent_unless_recalled(job, verdict.replay)
                     if response is None:
                         continue  # recalled: held for the refresh, its Send comes after
-                    if self._auto_limit:
-                        # The first answer from the API's origin tells its protocol, if the page's
-                        # own navigation did not (another origin, or a worker).
-                        self._auto_limit = False
+                    if self._auto_checks and self.coordinator.max_in_flight is None:
+                        self._auto_checks -= 1  # an answer may have brought a timing entry
                         self.coordinator.max_in_flight = self._connection_limit()
                     job.response = response
                     wanted = client.refresh_wanted(response)
@@ -175,6 +179,8 @@ class Session:
             response = None
         if job.recalled:
             job.recalled = False
+            if response is not None and hasattr(self.transport, "discard"):
+                self.transport.discard(response)  # its answer is not wanted: free it now
             return None
         return response
 
@@ -256,6 +262,10 @@ class Session:
                 self._emit(command.name, **command.fields)
 
     def _retry(self, epoch):
+        if self.closed and not self._jobs:  # closed, and no request waits for it: give up now
+            error = "the client was closed"
+            self._apply(self.coordinator.refresh_failed(monotonic(), error=error, epoch=epoch, final=True))
+            return
         self._apply(self.coordinator.retry_refresh(monotonic(), epoch=epoch))
 
     def _emit(self, name, **fields):

@@ -41,8 +41,10 @@ class TabSync:
         self.tab = "tab-" + str(int(random() * 1e9))
         self._channel = transport.open_channel(self.name, self._received)
         self.known = self._marker()
+        self.closed = False
 
     def close(self):
+        self.closed = True
         self._channel.close()
 
     # -- the shared marker --------------------------------------------------------------------
@@ -94,6 +96,8 @@ class TabSync:
         self._send(kind)
 
     def _send(self, kind, **fields):
+        if self.closed:  # a refresh ending after close(): posting on a closed channel throws
+            return
         fields["type"] = kind
         fields["tab"] = self.tab
         self._channel.post(json.dumps(fields))  # strings only: MicroPython cannot post Python dicts

@@ -83,6 +83,7 @@ class FakeBrowser:
         self.storage = {}
         self.locks = {}  # name -> queue of waiters; the head holds the lock
         self.channels = {}  # name -> open FakeChannels
+        self.closed_posts = 0  # posts on a closed channel (the browser throws InvalidStateError)
 
     async def acquire_lock(self, name, timeout):
         queue = self.locks.setdefault(name, [])
@@ -118,6 +119,9 @@ class FakeChannel:
         browser.channels.setdefault(name, []).append(self)
 
     def post(self, text):
+        if self not in self.browser.channels.get(self.name, []):
+            self.browser.closed_posts += 1
+            raise RuntimeError("InvalidStateError: the channel is closed")  # as the browser's does
         for other in self.browser.channels.get(self.name, []):
             if other is not self:  # like BroadcastChannel: delivered later, not to itself
                 call_later(0, lambda other=other: other.on_message(text))

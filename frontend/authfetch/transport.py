@@ -204,12 +204,18 @@ class BrowserTransport:
         recall them, so authfetch keeps its own queue that deep; HTTP/2 and 3 multiplex, so the
         limit is a server's usual stream count. The protocol comes from Resource Timing's
         ``nextHopProtocol`` (the page's navigation, or an earlier response from ``origin``);
-        unknown counts as HTTP/1.1.
+        None while no entry tells (another origin without Timing-Allow-Origin, or no answer yet).
         """
         protocol = _next_hop_protocol(origin)
+        if not protocol:
+            return None
         if protocol.startswith("h2") or protocol.startswith("h3"):
             return MULTIPLEXED_STREAMS
         return HTTP1_CONNECTIONS
+
+    def discard(self, response):
+        """Free a response nobody will read (a recalled request's late answer)."""
+        _keeper().drop(response.native)
 
     def cookies_readable(self):
         """False in a PyScript worker on a page that is not cross-origin isolated: no document."""
@@ -369,7 +375,7 @@ def _next_hop_protocol(origin):
                         protocol = str(entry.nextHopProtocol or "")
                         if protocol:
                             return protocol
-    except Exception as error:  # Resource Timing missing or refused: assume HTTP/1.1
+    except Exception as error:  # Resource Timing missing or refused: the protocol stays unknown
         print("authfetch: could not read nextHopProtocol: " + repr(error))
     return ""
 

@@ -563,3 +563,79 @@ async def test_a_refresh_ending_after_close_starts_no_renewal_timer():
     assert (await pending).status == 200  # a request already running still settles
     await asyncio.sleep(0.4)
     assert server.refresh_calls == 1, f"a closed client renewed {server.refresh_calls - 1} times"
+
+
+async def test_a_closed_client_stops_retrying_a_renewal_no_one_waits_for():
+    server = FakeServer()
+    server.expires_in = 0.2  # renewal due 0.1 s after the sign-in
+    api = client(server, login_url="/api/v1/users/login")
+    await api.login(json={"username": "demo", "password": "demo"})
+    server.refresh_script = [503, 503, 503, 503]
+    while server.refresh_calls == 0:  # the timed renewal went out and got its 503
+        await asyncio.sleep(0.01)
+    api.close()
+    await asyncio.sleep(1.0)  # the first retry would come within 0.375 s
+    assert server.refresh_calls == 1, f"{server.refresh_calls - 1} refresh retries after close()"
+
+
+async def test_a_refresh_ending_after_close_does_not_post_on_the_closed_channel():
+    browser = FakeBrowser()
+    server = FakeServer()
+    first = AuthClient("/api/v1", refresh_url="/api/v1/users/refresh-token", transport=server.tab(browser))
+    gate = Gate()
+    server.refresh_script = [gate]
+    server.expire()
+    pending = asyncio.create_task(first.get(PROFILE))
+    while server.refresh_calls == 0:
+        await asyncio.sleep(0)
+    first.close()  # its channel closes while the refresh is on the wire
+    gate.open()
+    assert (await pending).status == 200
+    await asyncio.sleep(0.05)  # let the refresh task finish its announcements
+    assert first.stats["refresh_successes"] == 1
+    assert browser.closed_posts == 0, "posted on the closed channel (the browser throws there)"
+
+
+async def test_recall_works_again_after_a_refresh_round_gave_up():
+    server = FakeServer()
+    api = client(server, refresh_retries=0)
+    slow = Gate()
+    server.expire()
+    server.refresh_script = [503]
+    results = await many(3, lambda i: api.get(PROFILE))
+    assert statuses(results) == ["RefreshFailed"] * 3, statuses(results)
+    server.hold["/api/v1/users/current-user"] = slow
+    gets = []
+    for _ in range(4):
+        gets.append(asyncio.create_task(api.get("/users/current-user")))
+    while server.count("/api/v1/users/current-user") < 4:
+        await asyncio.sleep(0)
+    recalls = api.stats["recalls"]
+    del server.hold["/api/v1/users/current-user"]
+    assert (await api.get(PROFILE)).status == 200  # the credential is still stale: its 401 recalls
+    assert api.stats["recalls"] - recalls == 4, api.stats
+    for get in gets:
+        assert (await get).status == 200
+    slow.open()
+
+
+async def test_the_in_flight_limit_holds_only_requests_to_its_own_origin():
+    server = FakeServer()
+    server.transport.limit = 1
+    api = client(server, allowed_origins=["https://api.other.test"])
+    slow = Gate()
+    server.hold["/api/v1/users/current-user"] = slow  # a long poll takes the one slot
+    poll = asyncio.create_task(api.get("/users/current-user"))
+    while server.count("/api/v1/users/current-user") == 0:
+        await asyncio.sleep(0)
+    other = asyncio.create_task(api.get("https://api.other.test/data"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert other.done(), "a request to another origin waited for this origin's slot"
+    assert (await other).status == 200
+    queued = asyncio.create_task(api.get(PROFILE))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert server.count("/api/v1/users/profile") == 0, "the limit of 1 let a second request out"
+    slow.open()
+    assert (await poll).status == 200 and (await queued).status == 200

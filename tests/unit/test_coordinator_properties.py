@@ -134,9 +134,9 @@ class Driver:
 
     # -- inputs, as session.py feeds them ---------------------------------------------------------
 
-    def start(self, replayable=True, recallable=False):
+    def start(self, replayable=True, recallable=False, paced=True):
         self.next_ident += 1
-        ticket = Ticket(self.next_ident, replayable=replayable, recallable=recallable and replayable)
+        ticket = Ticket(self.next_ident, replayable=replayable, recallable=recallable and replayable, paced=paced)
         ident = ticket.ident
         self.tickets[ident] = ticket
         self.status[ident] = WAITING  # until a Send or Fail says otherwise: held
@@ -231,8 +231,9 @@ class Driver:
         # No ticket waits for nothing: it waits for the refresh, or for a free slot.
         if waiting and not self.refresh_active() and coordinator.session == LIVE:
             limit = coordinator.max_in_flight
-            assert limit is not None and coordinator.in_flight >= limit, (
-                f"tickets {waiting} wait with no refresh running and {coordinator.in_flight} in flight"
+            assert all(self.tickets[ident].paced for ident in waiting), f"an unpaced ticket of {waiting} waits"
+            assert limit is not None and coordinator.in_flight_paced >= limit, (
+                f"tickets {waiting} wait with no refresh running and {coordinator.in_flight_paced} in flight"
             )
 
     def drain(self):
@@ -292,9 +293,13 @@ class CoordinatorSchedules(RuleBasedStateMachine):
         idents = self.driver.with_status(status)
         return idents[index % len(idents)]
 
-    @rule(replayable=st.sampled_from([True, True, True, False]), safe=st.booleans())
-    def start(self, replayable, safe):
-        self.driver.start(replayable, recallable=safe)
+    @rule(
+        replayable=st.sampled_from([True, True, True, False]),
+        safe=st.booleans(),
+        paced=st.sampled_from([True, True, False]),  # False: a request to another origin
+    )
+    def start(self, replayable, safe, paced):
+        self.driver.start(replayable, recallable=safe, paced=paced)
 
     @precondition(lambda self: self.driver.with_status(IN_FLIGHT))
     @rule(index=st.integers(0, 63), status=st.sampled_from([200, 200, 401, 401, 401, 403, 500, 503]))
