@@ -206,6 +206,15 @@ def core_cost(settings):
     return {"decisions_per_second": 2 * 1000 * 5 / seconds}
 
 
+def detail(describe, entry):
+    if describe.startswith("burst"):
+        return f", {entry['succeeded']['median']:.0f} ok, {entry['refresh_calls']['median']:.0f} refreshes"
+    if describe == "writes":
+        return (f", exactly once {entry['exactly_once']['median']:.0f}/{WRITES_N}, "
+                f"mismatches {entry['body_mismatches']['median']:.0f}")
+    return ""
+
+
 def run(settings, browser, stub, results, log):
     """Scenarios 1, 2, 3 and 7 into ``results``, as far as ``settings`` wants them."""
     if not any(settings.wants(s) for s in ("burst", "writes", "steady")):
@@ -213,28 +222,23 @@ def run(settings, browser, stub, results, log):
             results["core"] = core_cost(settings)
         return
     contestants = open_pages(browser, stub)
+
+    def row_of(measure, describe):
+        """Every contestant measured, logged, and given its ratio to raw."""
+        row = {}
+        for contestant in contestants:
+            entry = row[contestant.name] = measure(contestant)
+            log(f"{describe} {contestant.name}: {entry['wall_ms']['median']:.0f} ms" + detail(describe, entry))
+        return with_ratios(row)
+
     if settings.wants("burst"):
         results["burst"] = {}
         for n in settings.bursts:
-            row = results["burst"][str(n)] = {}
-            for contestant in contestants:
-                entry = row[contestant.name] = burst(settings, stub, contestant, n)
-                log(f"burst N={n} {contestant.name}: {entry['wall_ms']['median']:.0f} ms, "
-                    f"{entry['succeeded']['median']:.0f} ok, {entry['refresh_calls']['median']:.0f} refreshes")
-            with_ratios(row)
+            results["burst"][str(n)] = row_of(lambda c, n=n: burst(settings, stub, c, n), f"burst N={n}")
     if settings.wants("writes"):
-        row = results["writes"] = {}
-        for contestant in contestants:
-            entry = row[contestant.name] = writes(settings, stub, contestant, WRITES_N, "w")
-            log(f"writes {contestant.name}: exactly once {entry['exactly_once']['median']:.0f}/{WRITES_N}, "
-                f"mismatches {entry['body_mismatches']['median']:.0f}, {entry['wall_ms']['median']:.0f} ms")
-        with_ratios(row)
+        results["writes"] = row_of(lambda c: writes(settings, stub, c, WRITES_N, "w"), "writes")
     if settings.wants("steady"):
-        row = results["steady"] = {}
-        for contestant in contestants:
-            row[contestant.name] = steady(settings, stub, contestant)
-            log(f"steady {contestant.name}: {row[contestant.name]['wall_ms']['median']:.0f} ms")
-        with_ratios(row)
+        results["steady"] = row_of(lambda c: steady(settings, stub, c), "steady")
     if settings.wants("core"):
         results["core"] = core_cost(settings)
     for context in {c.page.context for c in contestants}:

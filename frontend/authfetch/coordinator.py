@@ -41,6 +41,9 @@ and the driver calls ``wake`` then (and when the page becomes visible or goes ba
 a ticket started past that point also starts the renewal. Lifetimes are measured from arrival
 on this machine's monotonic clock, so a skewed clock on either side changes nothing.
 
+When the last client closes (``close``), nothing is renewed ahead of expiry any more and a
+refresh round that no request waits for gives up instead of retrying.
+
 A sign-in or sign-out starts a new *epoch*: a refresh still in flight from before reports
 with its old epoch and is ignored, so it can neither end nor renew the new session.
 """
@@ -179,8 +182,8 @@ class Coordinator:
         self.attempt = 0  # refresh attempts in the current round
         self.epoch = 0  # +1 at each sign-in or sign-out: refresh outcomes from before are stale
         self.refresh_at = None  # when to renew ahead of expiry, on the monotonic clock
-        self.in_flight = 0
-        self.in_flight_paced = 0  # of those, the ones max_in_flight counts
+        self.in_flight_paced = 0  # tickets in flight that max_in_flight counts
+        self.closed = False  # no client left: no renewals, no retries for nobody
         self.flying = {}  # ident -> ticket, for the tickets in flight
         self.recalled_generation = None  # the generation whose stale tickets were recalled
         self.waiting = []
@@ -245,32 +248,29 @@ class Coordinator:
         commands = self._new_credentials(now, lifetime)
         return commands + [Emit("refresh", {"generation": self.generation, "source": "local"})] + self._pump()
 
-    def refresh_failed(
-        self, now, *, status=None, definitive=False, retry_after=None, error=None, epoch=None, final=False
-    ):
-        """The refresh call failed: an HTTP ``status``, or none for a network error or timeout.
-        ``final``: no retry (the driver has no one left to retry for)."""
+    def refresh_failed(self, now, *, status=None, definitive=False, retry_after=None, error=None, epoch=None):
+        """The refresh call failed: an HTTP ``status``, or none for a network error or timeout."""
         if self._stale(epoch):
             return []
         if definitive or status in DEFINITIVE_REFRESH_STATUSES:
             self.refreshing = False
             self.attempt = 0
             return self.end_session(SESSION_EXPIRED, status=status, error=error)
-        if not final and self.attempt <= self.refresh_retries and (retry_after is None or retry_after <= MAX_RETRY_AFTER):
+        if self._worth_retrying() and self.attempt <= self.refresh_retries and (
+            retry_after is None or retry_after <= MAX_RETRY_AFTER
+        ):
             delay = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** (self.attempt - 1))) * (0.5 + self._random())
             if retry_after is not None:
                 delay = max(delay, retry_after)
             return [RetryRefresh(self.attempt + 1, delay, self.epoch)]
-        self.refreshing = False
-        self.attempt = 0
-        self.recalled_generation = None  # the credential is still the stale one: recall again next time
-        failed = self._fail_waiting(REFRESH_FAILED)
-        return failed + [Emit("refresh-failed", {"status": status, "error": error})]
+        return self._give_up(status, error)
 
     def retry_refresh(self, now, *, epoch=None):
         """The backoff of a RetryRefresh ran out: send the refresh again."""
         if not self.refreshing or self._stale(epoch):
             return []
+        if not self._worth_retrying():
+            return self._give_up(None, "no client is left to renew for")
         self.attempt += 1
         self.stats.refreshes += 1
         return [StartRefresh(self.attempt, "retry", self.epoch)]
@@ -286,6 +286,17 @@ class Coordinator:
         commands = self._new_credentials(now, lifetime)
         fields = {"generation": self.generation, "source": "remote", "tab": tab}
         return commands + [Emit("refresh", fields)] + self._pump()
+
+    def close(self):
+        """No client is left. Requests still out settle as ever, but nothing is renewed ahead
+        of expiry any more, and a refresh round with no request waiting gives up."""
+        self.closed = True
+        self.refresh_at = None
+        return []
+
+    @property
+    def in_flight(self):
+        return len(self.flying)
 
     def wake(self, now):
         """A Schedule came due, or the page woke (visible again, back online): renew if it is time."""
@@ -330,12 +341,23 @@ class Coordinator:
         """Generation +1; renew ahead of expiry by ``leeway``, but never past half the lifetime
         (a 5 s token with a 30 s leeway would otherwise refresh before every request)."""
         self.generation += 1
-        if lifetime is None or self.leeway is None:
+        if lifetime is None or self.leeway is None or self.closed:
             self.refresh_at = None
             return []
         ahead = min(self.leeway, lifetime / 2)
         self.refresh_at = now + lifetime - ahead
         return [Schedule(lifetime - ahead)]
+
+    def _worth_retrying(self):
+        return not self.closed or bool(self.flying) or bool(self.waiting)
+
+    def _give_up(self, status, error):
+        """The refresh round ends without new credentials; the session is kept."""
+        self.refreshing = False
+        self.attempt = 0
+        self.recalled_generation = None  # the credential is still the stale one: recall again next time
+        failed = self._fail_waiting(REFRESH_FAILED)
+        return failed + [Emit("refresh-failed", {"status": status, "error": error})]
 
     def _begin_refresh(self, reason):
         self.refreshing = True
@@ -371,7 +393,6 @@ class Coordinator:
         for ticket in batch:
             ticket.state = "in-flight"
             ticket.generation = self.generation
-            self.in_flight += 1
             if ticket.paced:
                 self.in_flight_paced += 1
             self.flying[ticket.ident] = ticket
@@ -384,7 +405,6 @@ class Coordinator:
         if ticket.state != "in-flight":
             raise ValueError(f"ticket {ticket.ident} is not in flight (it is {ticket.state})")
         ticket.state = "answered"
-        self.in_flight -= 1
         if ticket.paced:
             self.in_flight_paced -= 1
         del self.flying[ticket.ident]

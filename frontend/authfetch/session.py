@@ -85,7 +85,6 @@ class Session:
         self._last_refresh_error = None
         self._wake_timer = None
         self.clients = []
-        self.closed = False  # its last client closed: requests still running settle, no renewals
         if hasattr(transport, "on_wake"):
             # One bound method, kept: MicroPython does not compare two bound methods as equal.
             self._on_wake = self.wake
@@ -110,7 +109,7 @@ class Session:
         self.listeners = [entry for entry in self.listeners if entry[0] is not client]
         if self.clients:
             return
-        self.closed = True
+        self._apply(self.coordinator.close())
         cancel(self._wake_timer)
         self._wake_timer = None
         if hasattr(self.transport, "off_wake"):
@@ -122,8 +121,7 @@ class Session:
                 del _sessions[key]
 
     def wake(self):
-        if not self.closed:
-            self._apply(self.coordinator.wake(monotonic()))
+        self._apply(self.coordinator.wake(monotonic()))
 
     # -- requests -------------------------------------------------------------------------------
 
@@ -254,18 +252,12 @@ class Session:
             elif kind == "retry-refresh":
                 call_later(command.delay, lambda epoch=command.epoch: self._retry(epoch))
             elif kind == "schedule":
-                if self.closed:
-                    continue  # a refresh that ends after close() must not start a renewal timer
                 cancel(self._wake_timer)
                 self._wake_timer = call_later(command.delay, self.wake)
             elif kind == "emit":
                 self._emit(command.name, **command.fields)
 
     def _retry(self, epoch):
-        if self.closed and not self._jobs:  # closed, and no request waits for it: give up now
-            error = "the client was closed"
-            self._apply(self.coordinator.refresh_failed(monotonic(), error=error, epoch=epoch, final=True))
-            return
         self._apply(self.coordinator.retry_refresh(monotonic(), epoch=epoch))
 
     def _emit(self, name, **fields):

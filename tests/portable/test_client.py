@@ -50,6 +50,18 @@ def statuses(results):
     return out
 
 
+async def refresh_on_the_wire(server, api):
+    """Expire the credential and start a GET whose 401 sends a refresh that waits at a gate;
+    returns (gate, the GET's task) once the refresh call is out."""
+    gate = Gate()
+    server.refresh_script = [gate]
+    server.expire()
+    pending = asyncio.create_task(api.get(PROFILE))
+    while server.refresh_calls == 0:
+        await asyncio.sleep(0)
+    return gate, pending
+
+
 def record(api, names):
     seen = []
     for name in names:
@@ -79,12 +91,7 @@ async def test_two_clients_on_one_refresh_url_share_the_refresh():
 async def test_request_started_during_refresh_is_held_then_sent_once():
     server = FakeServer()
     api = client(server)
-    gate = Gate()
-    server.refresh_script = [gate]
-    server.expire()
-    first = asyncio.create_task(api.get(PROFILE))
-    while server.refresh_calls == 0:
-        await asyncio.sleep(0)
+    gate, first = await refresh_on_the_wire(server, api)
     late = asyncio.create_task(api.get("/users/current-user"))
     for _ in range(5):
         await asyncio.sleep(0)
@@ -272,12 +279,7 @@ async def test_stream_body_is_sent_once_and_its_401_explained():
 async def test_held_request_timeout_counts_its_waiting_time():
     server = FakeServer()
     api = client(server)
-    gate = Gate()
-    server.refresh_script = [gate]
-    server.expire()
-    first = asyncio.create_task(api.get(PROFILE))
-    while server.refresh_calls == 0:
-        await asyncio.sleep(0)
+    gate, first = await refresh_on_the_wire(server, api)
     try:
         await api.get("/users/current-user", timeout=0.05)
         raise AssertionError("expected RequestTimeout")
@@ -552,12 +554,7 @@ async def test_a_refresh_ending_after_close_starts_no_renewal_timer():
     server = FakeServer()
     server.expires_in = 0.2  # renewal due 0.1 s after each refresh
     api = client(server)
-    gate = Gate()
-    server.refresh_script = [gate]
-    server.expire()
-    pending = asyncio.create_task(api.get(PROFILE))
-    while server.refresh_calls == 0:
-        await asyncio.sleep(0)
+    gate, pending = await refresh_on_the_wire(server, api)
     api.close()  # the refresh is still on the wire
     gate.open()
     assert (await pending).status == 200  # a request already running still settles
@@ -582,12 +579,7 @@ async def test_a_refresh_ending_after_close_does_not_post_on_the_closed_channel(
     browser = FakeBrowser()
     server = FakeServer()
     first = AuthClient("/api/v1", refresh_url="/api/v1/users/refresh-token", transport=server.tab(browser))
-    gate = Gate()
-    server.refresh_script = [gate]
-    server.expire()
-    pending = asyncio.create_task(first.get(PROFILE))
-    while server.refresh_calls == 0:
-        await asyncio.sleep(0)
+    gate, pending = await refresh_on_the_wire(server, first)
     first.close()  # its channel closes while the refresh is on the wire
     gate.open()
     assert (await pending).status == 200

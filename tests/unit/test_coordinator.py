@@ -995,3 +995,22 @@ def test_the_first_401_recalls_safe_tickets_of_its_generation_and_nothing_else()
     assert ("send", 2, 1, True) in sends and ("send", 1, 1, True) in sends and ("send", 3, 1, True) in sends
     # A 401 with the new credential recalls nothing more: the recalled ticket has had its replay.
     assert described(c.response(get2, 401, 1.0, refresh_wanted=True)) == [("deliver", 2)]
+
+
+def test_close_stops_renewals_and_gives_up_a_retry_no_request_waits_for():
+    c = make(refresh_retries=3)
+    assert described(c.signed_in(0.0, lifetime=60.0)) == [("schedule", 30.0)]
+    assert described(c.close()) == []
+    assert described(c.wake(100.0)) == []  # past the renewal time: nothing renews a closed session
+    t1 = Ticket(1)
+    assert described(c.start(t1, 100.0)) == [("send", 1, 1, False)]  # a request still running...
+    c.response(t1, 401, 100.1, refresh_wanted=True)
+    assert described(c.refresh_failed(100.2, status=503))[0][0] == "retry-refresh"  # ...is retried for
+    c.abandon(t1, 100.3)  # its caller gave up: now no one waits
+    assert described(c.retry_refresh(100.5)) == [
+        ("emit", "refresh-failed", {"status": None, "error": "no client is left to renew for"})
+    ]
+    assert not c.refreshing
+    c.start(Ticket(2), 101.0)
+    c.response(c.flying[2], 401, 101.1, refresh_wanted=True)
+    assert [d for d in described(c.refresh_succeeded(101.2, lifetime=60.0)) if d[0] == "schedule"] == []
