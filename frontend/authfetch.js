@@ -3,14 +3,20 @@
 //   <script type="module" src="/static/authfetch/authfetch.js"
 //           data-refresh-url="/api/v1/users/refresh-token" data-runtime="mpy"></script>
 //
-// This file is only a loader and a bridge: it loads PyScript and the interpreter (from next to
-// itself unless data-pyscript / data-interpreter say otherwise), installs the authfetch package
-// into it, and lets the Python AuthClient answer window.authfetch.fetch(). Every decision stays
-// in Python.
+// The page's requests go straight through the engine (authfetch/engine.js): a request costs
+// no interpreter work. The interpreter (MicroPython, or Pyodide with data-runtime="py") is
+// loaded directly from its npm module, without PyScript, so the page needs no 'unsafe-eval'
+// in its Content-Security-Policy, and runs the Python AuthClient, which makes every decision:
+// how each URL travels (asked once per URL), what a 401 means, the refresh, sign-in and
+// sign-out. Every URL resolves relative to this file unless data-interpreter says otherwise.
+
+import { FLAGS, bodyKind } from "./authfetch/engine.js";
 
 // The library modules, kept in step with frontend/authfetch/ by scripts/sync_pyscript_files.py.
-const MODULES = [/* modules */"__init__.py", "bridge.py", "client.py", "compat.py", "config.py", "coordinator.py", "errors.py", "events.py", "models.py", "session.py", "tabs.py", "tokens.py", "transport.py", "urls.py"/* end */];
+const MODULES = [/* modules */"__init__.py", "bridge.py", "client.py", "compat.py", "config.py", "coordinator.py", "errors.py", "events.py", "ffi.py", "models.py", "session.py", "tabs.py", "tokens.py", "transport.py", "urls.py"/* end */];
 const BOOT_TIMEOUT_MS = 60000;
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+const GAVE_UP = new Set(["session-expired", "refresh-failed", "non-replayable"]);
 const here = new URL(".", import.meta.url);
 const tag = [...document.scripts].find((s) => s.src === import.meta.url) || document.currentScript;
 const data = (tag && tag.dataset) || {};
@@ -33,16 +39,6 @@ function fail(message) {
   console.error(error.message);
 }
 
-async function reachable(url, what) {
-  let response;
-  try {
-    response = await nativeFetch(url, { method: "HEAD", credentials: "same-origin" });
-  } catch (error) {
-    throw new Error(`cannot load the ${what} from ${url}: ${error.message}`);
-  }
-  if (!response.ok) throw new Error(`cannot load the ${what} from ${url} (HTTP ${response.status})`);
-}
-
 function settings() {
   // data-* attributes become the Python AuthClient's keyword arguments.
   const list = (value) => (value ? value.split(/[\s,]+/).filter(Boolean) : []);
@@ -59,13 +55,8 @@ function settings() {
   return { options, loginUrl: data.loginUrl || null, patchFetch: data.patchFetch || null };
 }
 
-// Whether a URL gets the authfetch treatment when window.fetch is patched: the page's origin
-// and data-allowed-origins, as the Python client decides for credentials.
-const origins = [location.origin, ...(data.allowedOrigins || "").split(/[\s,]+/).filter(Boolean).map((o) => new URL(o, location.href).origin)];
-api.covers = (url) => origins.includes(new URL(url, location.href).origin);
-
-// Calls waiting for Python, by number: Python settles them with a number (a Response the
-// transport's keeper holds) or a string (a failure), never a JS object (see transport.py).
+// Sign-in and sign-out calls wait for Python by number: it settles them with a number (an
+// answer the engine keeps) or a string (a failure), never a JS object (see transport.py).
 const pending = new Map();
 let lastCall = 0;
 api._settle = (token, outcome) => {
@@ -74,32 +65,59 @@ api._settle = (token, outcome) => {
   if (resolve) resolve(outcome);
 };
 
-// Handed to Python: it calls these when the client is live or the config is refused.
-api._booted = (bridge) => {
+// Called by Python once its client is live: the engine it sends through, its profile, and the
+// two ways back into Python (the route of a URL, and a sign-in or sign-out call).
+api._booted = (engine, profile, route, sign, signing) => {
+  const routes = new Map(); // URL -> the engine's flags, as the Python client decided them
+  const routeOf = (url) => {
+    let flags = routes.get(url);
+    if (flags === undefined) {
+      flags = route(url);
+      if (routes.size > 256) routes.clear();
+      routes.set(url, flags);
+    }
+    return flags;
+  };
+  let lastRequest = 0;
+
+  api.covers = (url) => (routeOf(new URL(url, location.href).href) & FLAGS.CREDENTIALED) !== 0;
+
   api.fetch = async (input, init) => {
     const signal = init && init.signal;
     if (signal && signal.aborted) throw signal.reason;
-    const request = new Request(input, init);
-    const body = init && "body" in init ? init.body : (input instanceof Request && input.body ? await input.clone().arrayBuffer() : undefined);
-    // undefined, not null: Pyodide turns null into a JsNull object, undefined into None.
-    const call = new Promise((resolve) => {
+    const fromRequest = input instanceof Request;
+    const url = fromRequest ? input.url : new URL(String(input), location.href).href;
+    const method = String((init && init.method) || (fromRequest ? input.method : "GET")).toUpperCase();
+    let headers = init && init.headers !== undefined ? [...new Headers(init.headers)] : fromRequest ? [...input.headers] : null;
+    if (headers && !headers.length) headers = null;
+    let body = init && "body" in init ? init.body : undefined;
+    if (body === undefined && fromRequest && input.body) body = await input.clone().arrayBuffer();
+    let flags = routeOf(url);
+    if (flags < 0) throw new TypeError(`authfetch: ${url} is not a valid http(s) URL`);
+    if (flags & signing) return signCall(url, method, headers, body);
+    if (flags & FLAGS.COORDINATED && SAFE.has(method) && bodyKind(body) !== "stream") flags |= FLAGS.RECALLABLE;
+    const ident = ++lastRequest;
+    const call = engine.request(ident, profile, url, method, headers, body ?? null, flags, null);
+    const outcome = await (signal ? abortable(call, signal, () => engine.cancel(ident)) : call);
+    if (!outcome.error) return outcome.response;
+    if (GAVE_UP.has(outcome.error)) {
+      // fetch semantics: the last response, e.g. the final 401; a synthetic 401 if none was sent.
+      return outcome.response || new Response(null, { status: 401, statusText: "Session expired" });
+    }
+    throw new TypeError(`authfetch: ${method} ${url} failed: ${outcome.message}`); // as fetch() fails
+  };
+
+  async function signCall(url, method, headers, body) {
+    const outcome = await new Promise((resolve) => {
       const token = ++lastCall;
       pending.set(token, resolve);
-      bridge(token, request.url, request.method, [...request.headers], body == null ? undefined : body);
+      // undefined, not null: Pyodide turns null into a JsNull object, undefined into None.
+      sign(token, url, method, headers || [], body == null ? undefined : body);
     });
-    const settled = signal
-      ? Promise.race([call, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))])
-      : call;
-    let outcome;
-    try {
-      outcome = await settled;
-    } catch (error) {
-      throw error instanceof Error && error.name !== "PythonError" ? error : new TypeError(String(error.message || error));
-    }
     if (typeof outcome === "string") throw new TypeError(outcome); // a network failure, as fetch reports it
-    // A number names a Response the transport's keeper holds (see transport.py for why).
-    return typeof outcome === "number" ? globalThis.authfetchKeeper.take(outcome) : outcome;
-  };
+    return engine.take(outcome);
+  }
+
   const { patchFetch } = settings();
   if (patchFetch === "same-origin") {
     window.fetch = (input, init) => (api.covers(new Request(input, init).url) ? api.fetch(input, init) : nativeFetch(input, init));
@@ -110,29 +128,55 @@ api._booted = (bridge) => {
 };
 api._refused = (message) => fail(message);
 
+function abortable(call, signal, cancel) {
+  return Promise.race([call, new Promise((_, reject) => {
+    signal.addEventListener("abort", () => { cancel(); reject(signal.reason); }, { once: true });
+  })]);
+}
+
+async function fetchText(url, what) {
+  let response;
+  try {
+    response = await nativeFetch(url, { credentials: "same-origin" });
+  } catch (error) {
+    throw new Error(`cannot load the ${what} from ${url}: ${error.message}`);
+  }
+  if (!response.ok) throw new Error(`cannot load the ${what} from ${url} (HTTP ${response.status})`);
+  return response.text();
+}
+
+async function loadInterpreter(url) {
+  let module;
+  try {
+    module = await import(url);
+  } catch (error) {
+    // The import's own error rarely says why; a HEAD tells a missing file from a broken one.
+    const status = await nativeFetch(url, { method: "HEAD" }).then((r) => `HTTP ${r.status}`, (e) => e.message);
+    throw new Error(`cannot load the ${runtime === "py" ? "Pyodide" : "MicroPython"} interpreter from ${url} (${status}): ${error.message}`);
+  }
+  const print = (line) => console.log(line);
+  if (runtime === "py") return module.loadPyodide({ indexURL: new URL(".", url).href, stdout: print, stderr: print });
+  return module.loadMicroPython({ stdout: print, stderr: print, linebuffer: true });
+}
+
 async function boot() {
   if (!data.refreshUrl) throw new Error('data-refresh-url is required (the refresh-token endpoint, e.g. "/api/v1/users/refresh-token")');
-  const coreUrl = new URL(data.pyscript || "pyscript/core.js", here).href;
   const interpreterUrl = new URL(
     data.interpreter || (runtime === "py" ? "pyodide/pyodide.mjs" : "micropython/micropython.mjs"),
     here,
   ).href;
-  await reachable(interpreterUrl, runtime === "py" ? "Pyodide interpreter" : "MicroPython interpreter");
-  const files = {};
-  for (const name of MODULES) files[new URL(`authfetch/${name}`, here).href] = `./authfetch/${name}`;
-  api._settings = JSON.stringify(settings());
-  const script = document.createElement("script");
-  script.type = runtime;
-  script.setAttribute("config", JSON.stringify({ interpreter: interpreterUrl, files }));
-  script.textContent = "from authfetch.bridge import boot\nboot()\n";
-  document.head.append(script);
-  if (!customElements.get("py-script") && !customElements.get("mpy-script")) {
-    try {
-      await import(coreUrl);
-    } catch (error) {
-      throw new Error(`cannot load PyScript from ${coreUrl}: ${error.message}`);
-    }
+  // The interpreter and the package's files load side by side.
+  const [interpreter, sources] = await Promise.all([
+    loadInterpreter(interpreterUrl),
+    Promise.all(MODULES.map((name) => fetchText(new URL(`authfetch/${name}`, here).href, `authfetch module ${name}`))),
+  ]);
+  const folder = "/authfetch-embed/authfetch";
+  for (const path of ["/authfetch-embed", folder]) {
+    try { interpreter.FS.mkdir(path); } catch { /* exists */ }
   }
+  MODULES.forEach((name, i) => interpreter.FS.writeFile(`${folder}/${name}`, sources[i]));
+  api._settings = JSON.stringify(settings());
+  await interpreter.runPythonAsync('import sys\nsys.path.insert(0, "/authfetch-embed")\nfrom authfetch.bridge import boot\nboot()\n');
 }
 
 boot().catch((error) => fail(error.message));

@@ -1,17 +1,23 @@
-"""The embed's Python half: one AuthClient built from the script tag's data-* attributes, and a
-fetch() for the page's JavaScript that answers with the browser's own Response objects.
+"""The embed's Python half: one AuthClient built from the script tag's data-* attributes.
 
-Like transport.py it touches JS, and only to translate: the decisions stay in the coordinator.
+The page's ``window.authfetch.fetch`` runs in JavaScript, straight through the client's engine
+(engine.js): a request costs no interpreter work. Python keeps the decisions: how each URL
+travels (``route``, asked once per URL and remembered by the JS side), everything the engine
+reports (the coordinator), the refresh, and the sign-in and sign-out calls, which read their
+answers here. Like transport.py this module touches JS, only to translate.
 """
 
 import json
 
 import js
-from pyscript.ffi import create_proxy, to_js
 
 from .client import AuthClient
 from .compat import spawn
-from .errors import AuthFetchError, RefreshFailed, SessionExpired, UsageError
+from .ffi import ffi
+from .config import SIGN_IN, SIGN_OUT
+from .errors import AuthFetchError
+
+create_proxy, to_js = ffi()
 
 PAGE_EVENTS = ("refresh", "refresh-failed", "session-expired")
 _live = []  # the embed's client and proxies, kept alive for the page's life
@@ -46,41 +52,41 @@ def boot():
     for name in PAGE_EVENTS:
         client.on(name, dispatch)
 
-    def bridge_fetch(token, url, method, header_pairs, body=None):  # MicroPython drops a trailing undefined
-        """Called by JS: run the request as an asyncio task, then settle JS's call ``token``.
+    def route(url):
+        """The engine's flags for ``url`` (an absolute URL); -1 for one that is not valid."""
+        try:
+            return client.options.route(client.options.resolve(str(url)))
+        except AuthFetchError:
+            return -1
+
+    def sign(token, url, method, header_pairs, body=None):  # MicroPython drops a trailing undefined
+        """A sign-in or sign-out, called by JS: run it as an asyncio task, then settle JS's call
+        ``token`` with the kept answer's number or an error message.
 
         A coroutine driven by JS promises cannot wait on asyncio events on MicroPython (it
-        never wakes); inside a task it can. Only numbers and strings cross back (see KEEPER in
-        transport.py): no JS object is held across the await.
+        never wakes); inside a task it can. Only numbers and strings cross back.
         """
         headers = {}
         for pair in header_pairs:
             headers[str(pair[0])] = str(pair[1])
         url, method = str(url), str(method)
+        if body is not None and not isinstance(body, (str, bytes)):
+            body = None if "JsProxy" not in type(body).__name__ else body
 
         async def run():
             try:
-                result = await answer(url, method, headers, body)
+                response = await client.fetch(url, method=method, headers=headers, body=body)
+                result = response.native
+            except AuthFetchError as error:
+                response = error.response
+                result = response.native if response is not None else str(error)
             except Exception as error:  # a bug of ours: fail the call, not the page
                 result = "authfetch: " + repr(error)
             js.window.authfetch._settle(token, result)
 
         spawn(run())
 
-    async def answer(url, method, headers, body):
-        try:
-            response = await client.fetch(url, method=method, headers=headers, body=body)
-            return response.native  # the keeper's number: the JS side takes the Response from it
-        except UsageError as error:
-            return str(error)  # fetch() rejects bad input with a TypeError; so does the JS side
-        except AuthFetchError as error:
-            if error.response is not None and error.response.native is not None:
-                return error.response.native  # fetch semantics: the last response, e.g. the final 401
-            if isinstance(error, (SessionExpired, RefreshFailed)):
-                init = to_js({"status": 401, "statusText": "Session expired"})
-                return js.Response.new(None, init)  # never sent: the session had already ended
-            return str(error)  # network failure or timeout: fetch() rejects with a TypeError
-
-    proxy = create_proxy(bridge_fetch)
-    _live.append((client, proxy, dispatch))
-    api_js._booted(proxy)
+    proxies = (create_proxy(route), create_proxy(sign))
+    _live.append((client, proxies, dispatch))
+    session = client._session
+    api_js._booted(session.wire.engine, client._profile, proxies[0], proxies[1], SIGN_IN | SIGN_OUT)

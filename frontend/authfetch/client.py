@@ -6,8 +6,9 @@
 
 import json as _json
 
-from . import tokens, urls
+from . import tokens
 from .config import (
+    COORDINATED,
     DEFAULT_CSRF_COOKIE,
     DEFAULT_CSRF_HEADER,
     DEFAULT_MAX_IN_FLIGHT,
@@ -16,11 +17,15 @@ from .config import (
     DEFAULT_REFRESH_TIMEOUT,
     DEFAULT_TIMEOUT,
     METHODS,
+    RECALLABLE,
     SAFE_METHODS,
+    SIGN_IN,
+    SIGN_OUT,
     Options,
     check_headers,
     check_timeout,
 )
+from .compat import CancelledError
 from .coordinator import DEFAULT_LEEWAY, DEFAULT_REFRESH_RETRIES
 from .errors import UsageError
 from .events import EVENT_NAMES
@@ -96,6 +101,7 @@ class AuthClient:
             )
         self._session = session_for(self.options, self.transport)
         self._session.clients.append(self)
+        self._profile = self._session.wire.profile(self.options.profile())
 
     def close(self):
         """Detach this client: its listeners go; the last client of a session stops its timers
@@ -104,35 +110,48 @@ class AuthClient:
 
     # -- the public calls -------------------------------------------------------------------------
 
-    async def fetch(self, url, *, method="GET", headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
-        """Send a request; a Response comes back for every HTTP status (fetch semantics).
+    def fetch(self, url, *, method="GET", headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
+        """Send a request (await it); a Response comes back for every HTTP status (fetch semantics).
 
             resp = await api.fetch("/echo", method="POST", json={"a": 1})
         """
+        return self._go(url, method, headers, body, json, timeout, auth)
+
+    # The verbs hand over the coroutine of _go, not one of their own: on MicroPython each
+    # coroutine level and each **kwargs pass costs a request several microseconds.
+
+    def get(self, url, *, headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
+        return self._go(url, "GET", headers, body, json, timeout, auth)
+
+    def post(self, url, *, headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
+        return self._go(url, "POST", headers, body, json, timeout, auth)
+
+    def put(self, url, *, headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
+        return self._go(url, "PUT", headers, body, json, timeout, auth)
+
+    def patch(self, url, *, headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
+        return self._go(url, "PATCH", headers, body, json, timeout, auth)
+
+    def delete(self, url, *, headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
+        return self._go(url, "DELETE", headers, body, json, timeout, auth)
+
+    async def _go(self, url, method, headers, body, json, timeout, auth):
         request = self._build(url, method, headers, body, json, timeout, auth)
-        credentialed = request.auth and self.options.allowed(request.url)
-        target = urls.without_fragment_and_query(request.url)
-        if credentialed and target == self.options.login_url:
-            return await self._sign_in(request)  # however it is called, a sign-in revives the session
-        if credentialed and target == self.options.logout_url:
-            return await self._sign_out(request)
-        coordinated = credentialed and self.options.refreshable(request.url)
-        return await self._session.perform(self, request, coordinated=coordinated)
-
-    async def get(self, url, **kwargs):
-        return await self.fetch(url, method="GET", **kwargs)
-
-    async def post(self, url, **kwargs):
-        return await self.fetch(url, method="POST", **kwargs)
-
-    async def put(self, url, **kwargs):
-        return await self.fetch(url, method="PUT", **kwargs)
-
-    async def patch(self, url, **kwargs):
-        return await self.fetch(url, method="PATCH", **kwargs)
-
-    async def delete(self, url, **kwargs):
-        return await self.fetch(url, method="DELETE", **kwargs)
+        flags = self.options.route(request.url) if request.auth else 0
+        if flags & SIGN_IN:
+            return await self._sign_in(request, flags)  # however it is called, a sign-in revives the session
+        if flags & SIGN_OUT:
+            return await self._sign_out(request, flags)
+        if flags & COORDINATED and request.method in SAFE_METHODS and request.stream is None:
+            flags |= RECALLABLE
+        session = self._session
+        ident = session.ident()
+        try:
+            answer = await session.wire.submit(ident, self._profile, request, flags)
+        except CancelledError:
+            session.wire.cancel(ident)  # nothing more is sent for it
+            raise
+        return session.outcome(request, answer)
 
     async def login(self, url=None, *, json=_UNSET, body=None, headers=None, timeout=_UNSET):
         """Sign in: POST the credentials; a 2xx makes the session live again.
@@ -142,10 +161,11 @@ class AuthClient:
         target = url or self.options.login_url
         if target is None:
             raise UsageError("login needs a url (or login_url= on the client)")
-        return await self._sign_in(self._build(target, "POST", headers, body, json, timeout, True))
+        request = self._build(target, "POST", headers, body, json, timeout, True)
+        return await self._sign_in(request, self.options.route(request.url) & ~(SIGN_IN | SIGN_OUT | COORDINATED))
 
-    async def _sign_in(self, request):
-        response = await self._session.perform(self, request, coordinated=False)
+    async def _sign_in(self, request, flags):
+        response = await self._session.perform(self._profile, request, flags & ~(SIGN_IN | COORDINATED))
         if response.ok:
             document = None
             try:
@@ -162,11 +182,12 @@ class AuthClient:
         target = url or self.options.logout_url
         if target is None:
             raise UsageError("logout needs a url (or logout_url= on the client)")
-        return await self._sign_out(self._build(target, "POST", None, None, _UNSET, timeout, True))
+        request = self._build(target, "POST", None, None, _UNSET, timeout, True)
+        return await self._sign_out(request, self.options.route(request.url) & ~(SIGN_IN | SIGN_OUT | COORDINATED))
 
-    async def _sign_out(self, request):
+    async def _sign_out(self, request, flags):
         try:
-            return await self._session.perform(self, request, coordinated=False)
+            return await self._session.perform(self._profile, request, flags & ~(SIGN_OUT | COORDINATED))
         finally:
             self._session.signed_out()
 
@@ -176,59 +197,36 @@ class AuthClient:
             raise UsageError(f"unknown event {name!r}; known: {', '.join(EVENT_NAMES)}")
         if not callable(listener):
             raise UsageError(f"listener for {name!r} must be callable")
-        entry = (self, name, listener)
-        self._session.listeners.append(entry)
-
-        def unsubscribe():
-            if entry in self._session.listeners:
-                self._session.listeners.remove(entry)
-
-        return unsubscribe
+        return self._session.listen((self, name, listener))
 
     @property
     def stats(self):
         """Counters of the shared session: refreshes, replays, recalls, the most requests held at
         once, and the in-flight limit in force (``max_in_flight``, None for none)."""
-        coordinator = self._session.coordinator
-        return dict(coordinator.stats.as_dict(), max_in_flight=coordinator.max_in_flight)
+        stats = self._session.coordinator.stats.as_dict()
+        stats.update(self._session.wire.stats())
+        return stats
 
     @property
     def generation(self):
         return self._session.coordinator.generation
 
-    # -- used by the session ----------------------------------------------------------------------
-
-    def outgoing(self, request, token):
-        """Headers and credentials for one send: only allowed origins get any credential."""
-        headers = request.headers.copy()
-        if not (request.auth and self.options.allowed(request.url)):
-            return headers, False
-        if self.options.mode == "bearer" and token:
-            headers.set("Authorization", "Bearer " + token)
-        if request.method not in SAFE_METHODS and self.options.csrf_cookie and self.options.csrf_header:
-            # Read at every send: a replay must carry the value the refresh rotated in.
-            value = self.transport.read_cookie(self.options.csrf_cookie)
-            if value:
-                headers.set(self.options.csrf_header, value)
-        return headers, True
-
-    def refresh_wanted(self, response):
-        if response.status not in self.options.refresh_on:
-            return False
-        challenge = response.headers.get("www-authenticate") or ""
-        return "insufficient_scope" not in challenge
-
     # -- building requests ------------------------------------------------------------------------
 
     def _build(self, url, method, headers, body, json, timeout, auth):
-        if not isinstance(method, str) or method.upper() not in METHODS:
+        verb = _VERBS.get(method) if isinstance(method, str) else None
+        if verb is None and isinstance(method, str) and method.upper() in METHODS:
+            verb = method.upper()
+        if verb is None:
             raise UsageError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-        method = method.upper()
         absolute = self.options.resolve(url)
-        merged = Headers(self.options.headers)
-        for name, value in check_headers("headers", headers):
-            merged.set(name, value)
         timeout = self.options.timeout if timeout is _UNSET else check_timeout("timeout", timeout)
+        if headers is None and body is None and json is _UNSET:  # the common case, kept short
+            return Request(verb, absolute, None, None, None, None, timeout, auth is True or bool(auth))
+        merged = None
+        pairs = check_headers("headers", headers)
+        if pairs:
+            merged = Headers(pairs)
         content = native = stream = None
         if json is not _UNSET:
             if body is not None:
@@ -237,7 +235,9 @@ class AuthClient:
                 content = _json.dumps(json)
             except (TypeError, ValueError) as error:
                 raise UsageError(f"json= is not JSON-serialisable: {error}") from None
-            if "content-type" not in merged:
+            if merged is None:
+                merged = Headers()
+            if "content-type" not in merged and not self._default_content_type:
                 merged.set("Content-Type", "application/json")
         elif isinstance(body, (str, bytes, bytearray)):
             content = bytes(body) if isinstance(body, bytearray) else body
@@ -252,10 +252,10 @@ class AuthClient:
                     f"body must be str, bytes, or a browser FormData/Blob/URLSearchParams/ReadableStream; "
                     f"got {type(body).__name__}"
                 )
-        if (content is not None or native is not None or stream is not None) and method in ("GET", "HEAD"):
-            raise UsageError(f"a {method} request cannot have a body")
+        if (content is not None or native is not None or stream is not None) and verb in ("GET", "HEAD"):
+            raise UsageError(f"a {verb} request cannot have a body")
         return Request(
-            method,
+            verb,
             absolute,
             headers=merged,
             content=content,
@@ -265,5 +265,14 @@ class AuthClient:
             auth=bool(auth),
         )
 
+    @property
+    def _default_content_type(self):
+        for name, _ in self.options.headers:
+            if name.lower() == "content-type":
+                return True
+        return False
 
 
+_VERBS = {}
+for _name in METHODS:
+    _VERBS[_name] = _VERBS[_name.lower()] = _name

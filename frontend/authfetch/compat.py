@@ -33,6 +33,9 @@ else:
         return time.ticks_diff(time.ticks_ms(), _start) / 1000
 
 
+CancelledError = asyncio.CancelledError
+
+
 def spawn(coroutine):
     """Run ``coroutine`` on its own (asyncio.create_task works on all three)."""
     return asyncio.create_task(coroutine)
@@ -72,3 +75,4 @@ def call_later(delay, callback):
 def cancel(task):
     if task is not None:
         task.cancel()
+

@@ -15,12 +15,21 @@ DEFAULT_TIMEOUT = None  # fetch semantics: a request waits as long as the browse
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # max_in_flight: as many requests in the browser's hands as the origin's connections carry
-# (the transport reads the protocol from Resource Timing's nextHopProtocol).
+# (the engine reads the protocol from Resource Timing's nextHopProtocol).
 AUTO = "auto"
 DEFAULT_MAX_IN_FLIGHT = AUTO
 # Request URLs repeat; parsing one costs a MicroPython page about 0.2 ms, more than the rest of
 # a request's bookkeeping, so each client remembers this many (then starts afresh).
 URL_MEMO_SIZE = 256
+
+# What the engine is told about each request (the same numbers as FLAGS in engine.js).
+CREDENTIALED = 1  # cookies, the bearer token, the CSRF header on unsafe methods
+COORDINATED = 2  # through the gate: held during a refresh, a refresh-wanted answer reported
+RECALLABLE = 4  # a safe method with a replayable body: may be aborted and sent again
+PACED = 8  # goes to the refresh URL's origin, whose connections max_in_flight counts
+# Only for the client: a fetch to the sign-in or sign-out URL starts or ends the session.
+SIGN_IN = 1 << 8
+SIGN_OUT = 1 << 9
 
 
 def check_timeout(name, value, *, allow_none=True):
@@ -72,7 +81,7 @@ class Options:
     ):
         self._resolved = {}  # request URL -> absolute URL
         self._allowed = {}  # absolute URL -> may carry credentials
-        self._paced = {}  # absolute URL -> goes to the refresh URL's origin (max_in_flight's)
+        self._routes = {}  # absolute URL -> the engine's flags (and SIGN_IN / SIGN_OUT)
         self.page_url = page_url
         self.page_origin = urls.origin(page_url)
         self.base_url = urls.resolve(page_url, base_url, argument="base_url")
@@ -137,26 +146,58 @@ class Options:
         # Configuration URLs read like links on the page; request URLs hang under base_url.
         return urls.resolve(self.page_url, url, argument=argument)
 
+    # The memos below are read on every request: a hit is one dict lookup, nothing allocated.
+
     def resolve(self, url):
-        if not isinstance(url, str):
-            return urls.join(self.base_url, url)  # raises the UsageError naming it
-        return _memo(self._resolved, url, lambda: urls.join(self.base_url, url))
+        absolute = self._resolved.get(url) if isinstance(url, str) else None
+        if absolute is None:
+            absolute = _remember(self._resolved, url, urls.join(self.base_url, url))  # UsageError names it
+        return absolute
 
     def allowed(self, absolute_url):
-        return _memo(self._allowed, absolute_url, lambda: urls.origin(absolute_url) in self.allowed_origins)
+        allowed = self._allowed.get(absolute_url)
+        if allowed is None:
+            allowed = _remember(self._allowed, absolute_url, urls.origin(absolute_url) in self.allowed_origins)
+        return allowed
 
-    def same_origin_as_refresh(self, absolute_url):
-        return _memo(self._paced, absolute_url, lambda: urls.origin(absolute_url) == self.refresh_origin)
+    def route(self, absolute_url):
+        """How a credentialed request to ``absolute_url`` travels: CREDENTIALED for allowed
+        origins, COORDINATED unless ``no_refresh_for`` exempts it, PACED to the refresh URL's
+        origin; SIGN_IN / SIGN_OUT for the login and logout URLs. 0 for any other origin."""
+        flags = self._routes.get(absolute_url)
+        if flags is None:
+            flags = _remember(self._routes, absolute_url, self._route(absolute_url))
+        return flags
 
-    def refreshable(self, absolute_url):
-        return urls.without_fragment_and_query(absolute_url) not in self.no_refresh_for
+    def _route(self, absolute_url):
+        if not self.allowed(absolute_url):
+            return 0
+        target = urls.without_fragment_and_query(absolute_url)
+        if target == self.login_url:
+            return CREDENTIALED | SIGN_IN
+        if target == self.logout_url:
+            return CREDENTIALED | SIGN_OUT
+        flags = CREDENTIALED
+        if target not in self.no_refresh_for:
+            flags |= COORDINATED
+        if urls.origin(absolute_url) == self.refresh_origin:
+            flags |= PACED
+        return flags
+
+    def profile(self):
+        """What the engine keeps per client: when an answer wants a refresh, how to send the
+        CSRF header, the default headers, whether to send the bearer token."""
+        return {
+            "refreshOn": list(self.refresh_on),
+            "csrfCookie": self.csrf_cookie,
+            "csrfHeader": self.csrf_header,
+            "headers": [list(pair) for pair in self.headers],
+            "bearer": self.mode == "bearer",
+        }
 
 
-def _memo(table, key, compute):
-    value = table.get(key)
-    if value is None:
-        value = compute()  # a UsageError is raised, not remembered
-        if len(table) >= URL_MEMO_SIZE:
-            table.clear()
-        table[key] = value
+def _remember(table, key, value):
+    if len(table) >= URL_MEMO_SIZE:
+        table.clear()
+    table[key] = value
     return value

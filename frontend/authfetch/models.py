@@ -58,11 +58,12 @@ class Request:
     """What the caller asked for, normalised once; replays send it again unchanged.
 
     ``content`` is the body as bytes or str (replayable), ``stream`` a body the transport can
-    send only once, ``native`` a browser body (FormData, Blob, URLSearchParams) the transport
-    buffers on first send.
+    send only once, ``native`` a browser body (FormData, Blob, URLSearchParams) the engine
+    buffers on first send. ``headers`` are the call's own (the client's defaults are the
+    engine's), None when there are none.
     """
 
-    def __init__(self, method, url, *, headers, content=None, native=None, stream=None, timeout=None, auth=True):
+    def __init__(self, method, url, headers=None, content=None, native=None, stream=None, timeout=None, auth=True):
         self.method = method
         self.url = url
         self.headers = headers
@@ -81,28 +82,50 @@ class Request:
 
 
 class Response:
-    """What came back. ``status``, ``ok``, ``url``, ``headers``; ``await text()/json()/bytes()``."""
+    """What came back. ``status``, ``ok``, ``url``, ``headers``; ``await text()/json()/bytes()``.
 
-    def __init__(self, status, *, headers, url, reader, request=None, native=None):
+    The answer itself stays with the transport (``source``, under the number ``kept``); its
+    headers, URL and body are read from there when first asked for.
+    """
+
+    def __init__(self, status, request=None, source=None, kept=0):
         self.status = status
-        self.headers = headers
-        self.url = url
         self.request = request
-        self.native = native  # the transport's own response object (the embed hands it to JS)
-        self._reader = reader
+        self.native = kept  # the transport's number for the answer (the embed hands it to JS)
+        self._source = source
+        self._headers = None
+        self._url = None
         self._content = None
+        self._text = None
 
     @property
     def ok(self):
         return 200 <= self.status < 300
 
+    @property
+    def headers(self):
+        if self._headers is None:
+            self._headers = Headers(self._source.headers(self.native))
+        return self._headers
+
+    @property
+    def url(self):
+        if self._url is None:
+            self._url = self._source.url(self.native) or (self.request.url if self.request else "")
+        return self._url
+
     async def bytes(self):
         if self._content is None:
-            self._content = await self._reader()
+            self._content = await self._source.bytes(self.native)
         return self._content
 
     async def text(self):
-        return (await self.bytes()).decode("utf-8")
+        if self._text is None:
+            if self._content is not None:
+                self._text = self._content.decode("utf-8")
+            else:
+                self._text = await self._source.text(self.native)
+        return self._text
 
     async def json(self):
         return _json.loads(await self.text())
@@ -117,4 +140,4 @@ class Response:
         return self
 
     def __repr__(self):
-        return f"<Response {self.status} {self.url}>"
+        return f"<Response {self.status}>"

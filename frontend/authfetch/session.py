@@ -1,22 +1,23 @@
-"""The async driver: carries out the coordinator's commands with a transport.
+"""The async driver: carries requests through the engine and the coordinator's commands out.
 
 One Session per refresh URL (and transport), shared by every AuthClient that names that URL,
-so two clients never refresh twice. Each request runs in its caller's own coroutine: the
-session only wakes it with a verdict (send, deliver, fail); the refresh runs in a task.
+so two clients never refresh twice. A request costs one engine call and one await: the engine
+holds, paces and replays it, and reports to this session only what needs a decision (a
+refresh-wanted answer, a request past the renewal's due time). The refresh runs in a task.
 """
 
+import json
+
 from . import tokens
-from .config import AUTO, SAFE_METHODS
-from .compat import call_later, cancel, monotonic, random, spawn, Signal
-from .coordinator import LIVE, NON_REPLAYABLE, REFRESH_FAILED, SESSION_EXPIRED, Coordinator, Ticket
-from .errors import AuthFetchError, NonReplayableBody, RefreshFailed, RequestTimeout, SessionExpired, UsageError
+from .compat import CancelledError, call_later, cancel, monotonic, random, spawn
+from .config import CREDENTIALED
+from .coordinator import LIVE, NON_REPLAYABLE, REFRESH_FAILED, SESSION_EXPIRED, Coordinator
+from .errors import AuthFetchError, NetworkError, NonReplayableBody, RefreshFailed, RequestTimeout, SessionExpired, UsageError
 from .events import Event
-from .models import Headers, Request
+from .models import Request, Response
 from .tabs import TabSync, warn_once
 
 _sessions = {}
-TIMED_OUT = "timed-out"
-AUTO_CHECKS = 3  # answers after which an unknown protocol stays unknown (no limit)
 
 
 def session_for(options, transport):
@@ -33,74 +34,30 @@ def session_for(options, transport):
     return session
 
 
-class Job:
-    """A request in progress: its ticket, its caller's wake-up, and what it last got."""
-
-    def __init__(self, client, request, ticket):
-        self.client = client
-        self.request = request
-        self.ticket = ticket
-        self.signal = Signal()
-        self.verdicts = []
-        self.response = None
-        self.abort = None
-        self.timer = None
-        self.timed_out = False
-        self.recalled = False
-
-    def recall(self):
-        self.recalled = True
-        if self.abort is not None:
-            self.abort.abort()
-
-    def give(self, verdict):
-        self.verdicts.append(verdict)
-        self.signal.set()
-
-    async def next(self):
-        while not self.verdicts:
-            await self.signal.wait()
-        if self.timed_out:
-            return TIMED_OUT
-        return self.verdicts.pop(0)
-
-
 class Session:
     def __init__(self, options, transport):
         self.options = options
         self.transport = transport
-        # "auto": the limit of the refresh URL's origin (the API's), known from the page's own
-        # navigation or, failing that, from the first answers; no limit while it is unknown.
-        self._auto_checks = AUTO_CHECKS if options.max_in_flight == AUTO else 0
-        self.coordinator = Coordinator(
-            max_in_flight=self._connection_limit() if self._auto_checks else options.max_in_flight,
-            refresh_retries=options.refresh_retries,
-            leeway=options.leeway,
-            random=random,
-        )
-        self.token = None  # bearer mode only, in memory only
+        self.coordinator = Coordinator(refresh_retries=options.refresh_retries, leeway=options.leeway, random=random)
+        # One bound method, kept: MicroPython does not compare two bound methods as equal.
+        self._on_report = self._reported
+        self.wire = transport.wire(max_in_flight=options.max_in_flight, paced_origin=options.refresh_origin)
+        self.wire.listen(self._on_report)
+        self.refresh_profile = self.wire.profile(options.profile())
         self.listeners = []  # (client, name, callback)
-        self._jobs = {}
         self._next_ident = 0
         self._last_refresh_error = None
         self._wake_timer = None
         self.clients = []
         if hasattr(transport, "on_wake"):
-            # One bound method, kept: MicroPython does not compare two bound methods as equal.
             self._on_wake = self.wake
             transport.on_wake(self._on_wake)  # visible again or back online: renew if it is time
         self.tabs = None
         if options.cross_tab:
             if getattr(transport, "tabs_available", lambda: False)():
-                self.tabs = TabSync(
-                    self, transport, lock_timeout=options.lock_timeout, share_token=options.share_token
-                )
+                self.tabs = TabSync(self, transport, lock_timeout=options.lock_timeout, share_token=options.share_token)
             else:
                 warn_once("no Web Locks or BroadcastChannel here: refreshes are coordinated within this tab only")
-
-    def _connection_limit(self):
-        limit = getattr(self.transport, "connection_limit", None)
-        return limit(self.options.refresh_origin) if limit is not None else None
 
     def close(self, client):
         """``client`` is done; the last one out stops timers and leaves the shared registry."""
@@ -110,8 +67,6 @@ class Session:
         if self.clients:
             return
         self._apply(self.coordinator.close())
-        cancel(self._wake_timer)
-        self._wake_timer = None
         if hasattr(self.transport, "off_wake"):
             self.transport.off_wake(self._on_wake)  # the page's wake-up events must not reach it
         if self.tabs is not None:
@@ -123,142 +78,16 @@ class Session:
     def wake(self):
         self._apply(self.coordinator.wake(monotonic()))
 
-    # -- requests -------------------------------------------------------------------------------
+    # -- listeners ------------------------------------------------------------------------------
 
-    async def perform(self, client, request, *, coordinated):
-        self._next_ident += 1
-        recallable = request.method in SAFE_METHODS and request.replayable
-        # Only requests to the origin the limit is for wait for its slots; others go at once.
-        paced = self.options.same_origin_as_refresh(request.url)
-        ticket = Ticket(self._next_ident, replayable=request.replayable, recallable=recallable, paced=paced)
-        job = Job(client, request, ticket)
-        if request.timeout is not None:
-            job.timer = call_later(request.timeout, lambda: self._time_out(job))
-        try:
-            if not coordinated:
-                return await self._send(job, replay=False)
-            self._jobs[job.ticket.ident] = job
-            self._apply(self.coordinator.start(job.ticket, monotonic()))
-            while True:
-                verdict = await job.next()
-                if verdict == TIMED_OUT:
-                    raise self._timeout_error(job)
-                if verdict.kind == "send":
-                    response = await self._sent_unless_recalled(job, verdict.replay)
-                    if response is None:
-                        continue  # recalled: held for the refresh, its Send comes after
-                    if self._auto_checks and self.coordinator.max_in_flight is None:
-                        self._auto_checks -= 1  # an answer may have brought a timing entry
-                        self.coordinator.max_in_flight = self._connection_limit()
-                    job.response = response
-                    wanted = client.refresh_wanted(response)
-                    self._apply(self.coordinator.response(job.ticket, response.status, monotonic(), refresh_wanted=wanted))
-                elif verdict.kind == "deliver":
-                    return job.response
-                else:
-                    raise self._failure(job, verdict.reason)
-        finally:
-            cancel(job.timer)
-            self._jobs.pop(job.ticket.ident, None)
-            if coordinated:
-                self._apply(self.coordinator.abandon(job.ticket, monotonic()))
+    def listen(self, entry):
+        self.listeners.append(entry)
 
-    async def _sent_unless_recalled(self, job, replay):
-        """Send; None if the coordinator recalled the ticket meanwhile (its fetch was aborted,
-        or its answer, whatever it is, belongs to a credential already known to be stale)."""
-        if job.recalled:  # recalled before its coroutine got to send it: nothing went out
-            job.recalled = False
-            return None
-        try:
-            response = await self._send(job, replay=replay)
-        except AuthFetchError:
-            if not job.recalled or job.timed_out:
-                raise
-            response = None
-        if job.recalled:
-            job.recalled = False
-            if response is not None and hasattr(self.transport, "discard"):
-                self.transport.discard(response)  # its answer is not wanted: free it now
-            return None
-        return response
+        def unsubscribe():
+            if entry in self.listeners:
+                self.listeners.remove(entry)
 
-    async def _send(self, job, *, replay):
-        if replay:
-            self._emit("replay", request=job.request)
-        wants_abort = job.request.timeout is not None or job.ticket.recallable
-        job.abort = self.transport.abort_handle() if wants_abort else None
-        headers, credentials = job.client.outgoing(job.request, self.token)
-        try:
-            return await self.transport.send(job.request, headers=headers, credentials=credentials, abort=job.abort)
-        except AuthFetchError:
-            if job.timed_out:
-                raise self._timeout_error(job) from None
-            raise
-        finally:
-            job.abort = None
-
-    def _time_out(self, job):
-        job.timed_out = True
-        if job.abort is not None:
-            job.abort.abort()
-        job.give(TIMED_OUT)
-
-    def _timeout_error(self, job):
-        return RequestTimeout(
-            f"{job.request.method} {job.request.url} took longer than its timeout of {job.request.timeout} s",
-            request=job.request,
-            response=job.response,
-        )
-
-    def _failure(self, job, reason):
-        request, response = job.request, job.response
-        if reason == SESSION_EXPIRED:
-            return SessionExpired(
-                f"the session has ended; sign in again ({request.method} {request.url} was not completed)",
-                request=request,
-                response=response,
-            )
-        if reason == REFRESH_FAILED:
-            return RefreshFailed(
-                f"could not renew the session for {request.method} {request.url}: {self._last_refresh_error}",
-                request=request,
-                response=response,
-                cause=self._last_refresh_error,
-            )
-        if reason == NON_REPLAYABLE:
-            return NonReplayableBody(
-                f"{request.method} {request.url} got {response.status} and its body is a stream that was already "
-                f"sent, so it cannot be replayed; the session was renewed: send a new request",
-                request=request,
-                response=response,
-            )
-        return AuthFetchError(f"{request.method} {request.url} failed: {reason}", request=request, response=response)
-
-    # -- commands -------------------------------------------------------------------------------
-
-    def _apply(self, commands):
-        for command in commands:
-            kind = command.kind
-            if kind in ("send", "deliver", "fail"):
-                job = self._jobs.get(command.ticket.ident)
-                if job is not None:
-                    job.give(command)
-            elif kind == "recall":
-                job = self._jobs.get(command.ticket.ident)
-                if job is not None:
-                    job.recall()
-            elif kind == "start-refresh":
-                spawn(self._refresh(command.epoch))
-            elif kind == "retry-refresh":
-                call_later(command.delay, lambda epoch=command.epoch: self._retry(epoch))
-            elif kind == "schedule":
-                cancel(self._wake_timer)
-                self._wake_timer = call_later(command.delay, self.wake)
-            elif kind == "emit":
-                self._emit(command.name, **command.fields)
-
-    def _retry(self, epoch):
-        self._apply(self.coordinator.retry_refresh(monotonic(), epoch=epoch))
+        return unsubscribe
 
     def _emit(self, name, **fields):
         event = Event(name, **fields)
@@ -269,6 +98,118 @@ class Session:
                 except Exception as error:  # a broken listener must not break requests
                     print(f"authfetch: listener for {name!r} raised {error!r}")
 
+    # -- requests -------------------------------------------------------------------------------
+
+    def ident(self):
+        """A new number for a request (the engine's reports name requests by it)."""
+        self._next_ident += 1
+        return self._next_ident
+
+    async def perform(self, profile, request, flags):
+        """Send ``request`` through the engine; its Response, or the error it ended with.
+        (AuthClient inlines this for its requests: a coroutine level costs MicroPython.)"""
+        ident = self.ident()
+        try:
+            answer = await self.wire.submit(ident, profile, request, flags)
+        except CancelledError:
+            self.wire.cancel(ident)  # nothing more is sent for it
+            raise
+        return self.outcome(request, answer)
+
+    def outcome(self, request, answer):
+        """The engine's answer: a number for a response (kept id and status), else a failure."""
+        if type(answer) is int:
+            return Response(answer % 1000, request, self.wire, answer // 1000)
+        raise self._failure(request, str(answer))
+
+    def _failure(self, request, answer):
+        code, kept, status, message = answer.split("|", 3)
+        response = None
+        if kept != "0":
+            response = Response(int(status), request=request, source=self.wire, kept=int(kept))
+        described = f"{request.method} {request.url}"
+        if code == SESSION_EXPIRED:
+            return SessionExpired(
+                f"the session has ended; sign in again ({described} was not completed)",
+                request=request,
+                response=response,
+            )
+        if code == REFRESH_FAILED:
+            return RefreshFailed(
+                f"could not renew the session for {described}: {self._last_refresh_error}",
+                request=request,
+                response=response,
+                cause=self._last_refresh_error,
+            )
+        if code == NON_REPLAYABLE:
+            return NonReplayableBody(
+                f"{described} got {response.status} and its body is a stream that was already "
+                f"sent, so it cannot be replayed; the session was renewed: send a new request",
+                request=request,
+                response=response,
+            )
+        if code == "timeout":
+            return RequestTimeout(
+                f"{described} took longer than its timeout of {request.timeout} s",
+                request=request,
+                response=response,
+            )
+        return NetworkError(f"{described} failed: {message}", request=request, response=response)
+
+    # -- what the engine reports ----------------------------------------------------------------
+
+    def _reported(self, text):
+        """A batch of reports from the engine: refresh-wanted answers, due renewals, replays."""
+        now = monotonic()
+        commands = []
+        for item in json.loads(str(text)):
+            kind = item[0]
+            if kind == "answered":
+                ident, generation, replayed, replayable, seen = item[1:]
+                commands += self.coordinator.answered(
+                    ident, generation, now, replayed=replayed, replayable=replayable, seen=seen
+                )
+            elif kind == "due":
+                commands += self.coordinator.due(now, seen=item[1])
+            elif kind == "replay":
+                self._emit("replay", request=Request(item[2], item[3]))
+        self._apply(commands)
+
+    # -- commands -------------------------------------------------------------------------------
+
+    def _apply(self, commands):
+        """Carry the coordinator's commands out, in order; the engine's in as few calls as may be."""
+        batch = []
+        for command in commands:
+            kind = command.kind
+            if kind == "gate":
+                batch.append(["gate", command.state, command.generation, command.token, command.seen, command.reason])
+            elif kind == "verdict":
+                batch.append(["verdict", command.ident, command.what, command.reason])
+            elif kind == "recall":
+                batch.append(["recall", command.generation])
+            elif kind == "fail-waiting":
+                batch.append(["failWaiting", command.reason])
+            elif kind == "schedule":
+                batch.append(["due", None if command.delay is None else command.delay * 1000])
+                cancel(self._wake_timer)
+                self._wake_timer = None if command.delay is None else call_later(command.delay, self.wake)
+            else:
+                if batch:
+                    self.wire.apply(batch)
+                    batch = []
+                if kind == "start-refresh":
+                    spawn(self._refresh(command.epoch))
+                elif kind == "retry-refresh":
+                    call_later(command.delay, lambda epoch=command.epoch: self._retry(epoch))
+                elif kind == "emit":
+                    self._emit(command.name, **command.fields)
+        if batch:
+            self.wire.apply(batch)
+
+    def _retry(self, epoch):
+        self._apply(self.coordinator.retry_refresh(monotonic(), epoch=epoch, waiting=self.wire.pending()))
+
     # -- the refresh ----------------------------------------------------------------------------
 
     async def _refresh(self, epoch):
@@ -277,70 +218,55 @@ class Session:
         try:
             await self.tabs.refresh(epoch, self._refresh_call)
         except AuthFetchError as error:  # the cross-tab lock was not granted in time
-            self._last_refresh_error = str(error)
-            self._apply(self.coordinator.refresh_failed(monotonic(), error=str(error), epoch=epoch))
+            self._failed(epoch, error=str(error))
+
+    def _failed(self, epoch, **outcome):
+        self._last_refresh_error = outcome.get("error")
+        self._apply(self.coordinator.refresh_failed(monotonic(), epoch=epoch, waiting=self.wire.pending(), **outcome))
 
     async def _refresh_call(self, epoch):
-        """One refresh call, sent with the plain transport, never through the wrapped path."""
-        options = self.options
-        headers = Headers()
-        csrf = options.csrf_cookie and self.transport.read_cookie(options.csrf_cookie)
-        if csrf and options.csrf_header:
-            headers.set(options.csrf_header, csrf)
-        request = Request("POST", options.refresh_url, headers=headers, timeout=options.refresh_timeout)
-        abort = self.transport.abort_handle()
-        timer = call_later(options.refresh_timeout, abort.abort)
+        """One refresh call: a credentialed POST outside the gate, so it never waits for itself."""
+        request = Request("POST", self.options.refresh_url, timeout=self.options.refresh_timeout)
         try:
-            response = await self.transport.send(request, headers=headers, credentials=True, abort=abort)
+            response = await self.perform(self.refresh_profile, request, CREDENTIALED)
             body = None
             try:
                 body = await response.json()
             except (AuthFetchError, ValueError, UnicodeError):
                 body = None
+        except RequestTimeout:
+            return self._failed(epoch, error="timed out")
         except AuthFetchError as error:
-            reason = "timed out" if abort.aborted else str(error)
-            self._last_refresh_error = reason
-            self._apply(self.coordinator.refresh_failed(monotonic(), error=reason, epoch=epoch))
-            return
-        finally:
-            cancel(timer)
+            return self._failed(epoch, error=str(error))
         self._refresh_answered(response, body, epoch)
 
     def _refresh_answered(self, response, body, epoch):
-        now = monotonic()
         status = response.status
         if 200 <= status < 300:
             token = tokens.lookup(body, self.options.token_field) if isinstance(body, dict) else None
             if self.options.mode == "bearer" and not (isinstance(token, str) and token):
-                self._last_refresh_error = f"refresh answered {status} without {self.options.token_field}"
-                self._apply(
-                    self.coordinator.refresh_failed(now, status=status, error=self._last_refresh_error, epoch=epoch)
-                )
-                return
+                return self._failed(epoch, status=status, error=f"refresh answered {status} without {self.options.token_field}")
             if epoch != self.coordinator.epoch:
                 return  # from before a sign-in or sign-out: its token is not this session's
-            if self.options.mode == "bearer":
-                self.token = token
             lifetime = tokens.lifetime(body, token) if isinstance(body, dict) else None
-            self._apply(self.coordinator.refresh_succeeded(now, lifetime=lifetime, epoch=epoch))
+            self._apply(self.coordinator.refresh_succeeded(monotonic(), token=self._bearer(token), lifetime=lifetime, epoch=epoch))
             if self.tabs is not None:
                 self.tabs.refreshed(lifetime, token)
             return
         message = body.get("message") if isinstance(body, dict) else None
-        self._last_refresh_error = f"refresh answered {status}" + (f" ({message})" if message else "")
         was_live = self.coordinator.session == LIVE
-        self._apply(
-            self.coordinator.refresh_failed(
-                now,
-                status=status,
-                definitive=message == "refresh_token_reused",
-                retry_after=_retry_after(response.headers.get("retry-after")),
-                error=self._last_refresh_error,
-                epoch=epoch,
-            )
+        self._failed(
+            epoch,
+            status=status,
+            definitive=message == "refresh_token_reused",
+            retry_after=_retry_after(response.headers.get("retry-after")),
+            error=f"refresh answered {status}" + (f" ({message})" if message else ""),
         )
         if was_live and self.coordinator.session != LIVE and self.tabs is not None:
             self.tabs.ended("session-expired")
+
+    def _bearer(self, token):
+        return token if self.options.mode == "bearer" else None
 
     # -- sign in and out ------------------------------------------------------------------------
 
@@ -350,7 +276,6 @@ class Session:
             self.tabs.signed_in(lifetime, token)
 
     def signed_out(self):
-        self.token = None
         self._apply(self.coordinator.end_session())
         if self.tabs is not None:
             self.tabs.ended("signed-out")
@@ -362,17 +287,13 @@ class Session:
         return self.options.mode == "cookie" or bool(token)
 
     def adopt_sign_in(self, token, lifetime):
-        if self.options.mode == "bearer":
-            self.token = token
-        self._apply(self.coordinator.signed_in(monotonic(), lifetime=lifetime))
+        self._apply(self.coordinator.signed_in(monotonic(), token=self._bearer(token), lifetime=lifetime))
 
     def adopt_remote(self, token, lifetime, tab=None):
-        if self.options.mode == "bearer" and token:
-            self.token = token
-        self._apply(self.coordinator.remote_refreshed(monotonic(), lifetime=lifetime, tab=tab))
+        token = self._bearer(token) or self.coordinator.token
+        self._apply(self.coordinator.remote_refreshed(monotonic(), token=token, lifetime=lifetime, tab=tab))
 
     def remote_ended(self, kind):
-        self.token = None
         self._apply(self.coordinator.end_session(SESSION_EXPIRED, error="ended in another tab (" + kind + ")"))
 
 

@@ -8,13 +8,16 @@ The handler may be async. Raising NetworkFailure (or anything) from it is a netw
 ``FakeBrowser`` lets several transports play tabs of one browser (locks, channels, storage).
 The fake keeps a cookie jar (``cookies``) that pages could read, and every request it saw
 (``sent``), so tests count what reached the "server".
+
+Each session's requests travel through a FakeEngine (fake_engine.py: engine.js told in Python)
+unless ``wire_factory`` says otherwise.
 """
 
 import json as _json
 
 from .compat import Signal, call_later, cancel, spawn
-from .errors import NetworkError
-from .models import Headers, Response
+from .fake_engine import FakeAbort, FakeEngine, Sent  # noqa: F401 (for handlers and fakes)
+from .models import Headers
 
 DEFAULT_PAGE = "https://app.test/"
 
@@ -35,6 +38,7 @@ class Reply:
         self.status = status
         self.headers = Headers(headers)
         self.body = body
+        self.url = None
 
 
 def reply(status=200, *, json=None, text=None, headers=None):
@@ -46,34 +50,6 @@ def reply(status=200, *, json=None, text=None, headers=None):
     elif text is not None:
         body = text.encode()
     return Reply(status, headers=headers, body=body)
-
-
-class Sent:
-    """One request as the fake server received it."""
-
-    def __init__(self, method, url, headers, body, credentials):
-        self.method = method
-        self.url = url
-        self.headers = headers
-        self.body = body
-        self.credentials = credentials
-
-    def json(self):
-        return _json.loads(self.body)
-
-    def __repr__(self):
-        return f"<Sent {self.method} {self.url}>"
-
-
-class FakeAbort:
-    def __init__(self):
-        self.aborted = False
-        self._listeners = []
-
-    def abort(self):
-        self.aborted = True
-        for listener in self._listeners:
-            listener()
 
 
 class FakeBrowser:
@@ -102,6 +78,8 @@ class FakeBrowser:
         cancel(timer)
         if expired and queue[0] is not turn:
             queue.remove(turn)
+            from .errors import NetworkError
+
             raise NetworkError(f"the cross-tab refresh lock was not granted within {timeout} s")
 
         def release():
@@ -133,19 +111,38 @@ class FakeChannel:
 
 
 class FakeTransport:
-    def __init__(self, handler, *, page_url=DEFAULT_PAGE, cookies=None, browser=None, sees_cookies=True):
+    """The page side of a transport (URL, cookies, wake-ups, tabs) with a fake server behind.
+
+    ``wire_factory(transport, max_in_flight=, paced_origin=)`` makes each session's engine:
+    FakeEngine by default; the portable tests pass one that wraps the real engine.js.
+    """
+
+    def __init__(self, handler, *, page_url=DEFAULT_PAGE, cookies=None, browser=None, sees_cookies=True, wire_factory=None):
         self.handler = handler
         self.page = page_url
         self.sees_cookies = sees_cookies  # False plays a worker on a page without isolation
-        self.limit = None  # what max_in_flight="auto" finds
+        self.limit = None  # the connections max_in_flight="auto" finds (None: unknown, no limit)
         # Passing the same dict to several transports shares the cookie jar, as tabs do.
         self.cookies = cookies if cookies is not None else {}
         self.browser = browser
         self.sent = []
         self._wake_callbacks = []
+        self._wire_factory = wire_factory or FakeEngine
+
+    def wire(self, *, max_in_flight, paced_origin):
+        return self._wire_factory(self, max_in_flight=max_in_flight, paced_origin=paced_origin)
 
     def on_wake(self, callback):
         self._wake_callbacks.append(callback)
+
+    def off_wake(self, callback):
+        if callback in self._wake_callbacks:
+            self._wake_callbacks.remove(callback)
+
+    def wake(self):
+        """Play the page becoming visible again (or the browser coming back online)."""
+        for callback in list(self._wake_callbacks):
+            callback()
 
     def tabs_available(self):
         return self.browser is not None
@@ -162,15 +159,6 @@ class FakeTransport:
     def shared_set(self, key, value):
         self.browser.storage[key] = value
 
-    def off_wake(self, callback):
-        if callback in self._wake_callbacks:
-            self._wake_callbacks.remove(callback)
-
-    def wake(self):
-        """Play the page becoming visible again (or the browser coming back online)."""
-        for callback in list(self._wake_callbacks):
-            callback()
-
     def page_url(self):
         return self.page
 
@@ -180,55 +168,29 @@ class FakeTransport:
     def cookies_readable(self):
         return self.sees_cookies
 
-    def connection_limit(self, origin):
-        return self.limit  # None: hand every request over at once, as a browser over HTTP/2 would
-
-    def abort_handle(self):
-        return FakeAbort()
-
     def body_kind(self, body):
         return "stream" if isinstance(body, FakeStream) else None
 
-    async def send(self, request, *, headers, credentials, abort=None):
-        body = request.content if request.stream is None else request.stream.data
-        if isinstance(body, str):
-            body = body.encode()
-        sent = Sent(request.method, request.url, headers, body or b"", credentials)
+    async def serve(self, sent, abort):
+        """Record ``sent`` and run the handler; what it answers, or the failure (the abort's too)."""
         self.sent.append(sent)
-        if abort is None:
-            outcome = await self._run(sent)
-        else:
-            outcome = await self._run_abortable(sent, abort)
-        if isinstance(outcome, Exception):
-            raise NetworkError(f"{request.method} {request.url} failed: {outcome}", request=request, cause=outcome)
-        result = outcome
-
-        async def reader():
-            return result.body
-
-        return Response(result.status, headers=result.headers, url=request.url, reader=reader, request=request)
-
-    async def _run(self, sent):
-        try:
-            result = self.handler(sent)
-            if hasattr(result, "send"):  # a coroutine: MicroPython has no inspect module
-                result = await result
-            return result
-        except Exception as error:  # the handler's failure is the network's failure
-            return error
-
-    async def _run_abortable(self, sent, abort):
         if abort.aborted:
             return NetworkFailure("aborted")
         done = Signal()
         outcome = []
 
         async def run():
-            outcome.append(await self._run(sent))
+            try:
+                result = self.handler(sent)
+                if hasattr(result, "send"):  # a coroutine: MicroPython has no inspect module
+                    result = await result
+                outcome.append(result)
+            except Exception as error:  # the handler's failure is the network's failure
+                outcome.append(error)
             done.set()
 
         task = spawn(run())
-        abort._listeners.append(done.set)
+        abort.listeners.append(done.set)
         await done.wait()
         if not outcome:
             task.cancel()

@@ -1,75 +1,115 @@
-"""The browser transport: the only module that touches JS objects.
+"""The browser transport's Python half: the only module (with the embed's bridge) that touches JS.
 
-Requests go out through the browser's own ``fetch`` (called with an options object built by
-``to_js``, because ``pyscript.fetch`` turns options into JSON and so cannot carry an abort
-signal or a binary body). Browser failures become authfetch errors here and nowhere else.
+Requests travel through the engine (engine.js, the transport's JavaScript half, a real module
+file served with the package): one call per request, numbers and strings across, Responses
+kept on the JS side. Browser failures become failure codes there and authfetch errors in the
+session. This half adds what only the page can tell: its URL, its cookies, its wake-up events,
+and the cross-tab primitives (Web Locks, BroadcastChannel, localStorage).
+
+The engine module must be loaded before the first client: the embed imports it, and a
+PyScript page lists it under ``[js_modules.main]`` (``[js_modules.worker]`` for workers).
 """
 
-import binascii
 import json
 
 import js
-from pyscript.ffi import create_proxy, to_js
 
-from .compat import MICROPYTHON, Signal, spawn
-from .errors import NetworkError
-from .models import Headers, Response
+from .compat import Signal, spawn
+from .ffi import body_for_js, bytes_from_js, ffi
+from .errors import NetworkError, UsageError
+
+create_proxy, to_js = ffi()
 
 _shared = []
-
-# Responses stay on the JS side, in this keeper, and Python sees only numbers and strings.
-# MicroPython 1.28 gives two Python proxies for one JS object the same reference slot, and when
-# one is garbage-collected the slot is freed under the other: a Response handed back to JS then
-# arrives as `undefined`. Values (numbers, strings) cross safely. The keeper also takes the
-# browser's own fetch before anything (the embed's data-patch-fetch) wraps it.
-KEEPER_SOURCE = """
-const fetchNative = globalThis.fetch.bind(globalThis);
-const kept = new Map();
-let last = 0;
-const MAX_AGE_MS = 120000;
-const base64 = (buffer) => {
-  const bytes = new Uint8Array(buffer);
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 32768) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 32768));
-  return btoa(text);
-};
-return {
-  fetch(url, init) {
-    return fetchNative(url, init).then((response) => {
-      const now = Date.now();
-      for (const [id, entry] of kept) { if (now - entry.at < MAX_AGE_MS) break; kept.delete(id); }
-      kept.set(++last, { response, at: now });
-      return JSON.stringify([last, response.status, response.url, [...response.headers]]);
-    });
-  },
-  body(id) {
-    const entry = kept.get(id);
-    if (!entry) return Promise.reject(new Error(`response ${id} is no longer kept`));
-    return entry.response.clone().arrayBuffer().then(base64);
-  },
-  buffer(body) {
-    const wrapped = new Response(body);
-    return wrapped.arrayBuffer().then((buffer) => JSON.stringify([wrapped.headers.get("content-type"), base64(buffer)]));
-  },
-  take(id) { const entry = kept.get(id); kept.delete(id); return entry ? entry.response : undefined; },
-  drop(id) { kept.delete(id); },
-};
-"""
+ENGINE_GLOBAL = "authfetchEngine"  # engine.js sets it on globalThis when it is imported
+ENGINE_CONFIG = (
+    '[js_modules.main]\n"<url of authfetch/engine.js>" = "authfetch_engine"\n'
+    '[js_modules.worker]\n"<url of authfetch/engine.js>" = "authfetch_engine"'
+)
 
 
-HTTP1_CONNECTIONS = 6  # what Chromium, Firefox and Safari open per origin over HTTP/1.x
-MULTIPLEXED_STREAMS = 100  # HTTP/2 and 3: the concurrent streams servers commonly allow
+def engine_module():
+    """engine.js, as it registered itself on import; a UsageError saying how to load it."""
+    module = getattr(js, ENGINE_GLOBAL, None)
+    if not module:
+        raise UsageError(
+            "authfetch's engine.js is not loaded on this page. Add it to the PyScript config "
+            "next to the package's files:\n" + ENGINE_CONFIG
+        )
+    return module
 
-KEEPER_NAME = "authfetchKeeper"  # on globalThis; the embed's JS side takes responses from it
 
+class JsWire:
+    """The engine as the session uses it (the fake in testing.py has the same methods)."""
 
-def _keeper():
-    """The keeper, looked up afresh for each use: a proxy kept in Python could be invalidated."""
-    keeper_js = getattr(js, KEEPER_NAME, None)
-    if not keeper_js:
-        setattr(js, KEEPER_NAME, js.Function.new(KEEPER_SOURCE)())
-        keeper_js = getattr(js, KEEPER_NAME)
-    return keeper_js
+    def __init__(self, engine_js):
+        self._engine = engine_js
+        self.engine = engine_js  # the embed's JavaScript sends through it too
+        # The hot path's two functions, looked up once (engine.js methods need no ``this``).
+        self._submit = engine_js.submit
+
+    def submit(self, ident, profile, request, flags):
+        body = request.content
+        if body is not None:
+            if not isinstance(body, str):
+                body, extra = body_for_js(body, to_js)
+                flags |= extra
+        elif request.native is not None:
+            body = request.native
+        elif request.stream is not None:
+            body = request.stream
+        headers = request.headers
+        if headers is not None:
+            headers = json.dumps(headers.items())
+        timeout = request.timeout
+        if timeout is not None:
+            timeout = int(timeout * 1000)
+        return self._submit(ident, profile, request.url, request.method, headers, body, flags, timeout)
+
+    def apply(self, commands):
+        self._engine.apply(json.dumps(commands))
+
+    def listen(self, callback):
+        self._listener = create_proxy(lambda text: callback(str(text)))  # kept: JS holds it
+        self._engine.listen(self._listener)
+
+    def profile(self, settings):
+        return int(self._engine.profile(json.dumps(settings)))
+
+    def cancel(self, ident):
+        self._engine.cancel(ident)
+
+    def pending(self):
+        return int(self._engine.pending())
+
+    def stats(self):
+        stats = json.loads(str(self._engine.stats()))
+        return {
+            "replays": stats["replays"],
+            "recalls": stats["recalls"],
+            "max_held": stats["maxHeld"],
+            "max_in_flight": stats["limit"],
+        }
+
+    # -- reading a kept answer -------------------------------------------------------------
+
+    def headers(self, kept):
+        return json.loads(str(self._engine.headers(kept)))
+
+    def url(self, kept):
+        return str(self._engine.url(kept))
+
+    async def text(self, kept):
+        try:
+            return str(await self._engine.text(kept))
+        except Exception as error:
+            raise NetworkError(f"reading the response failed: {_describe(error)}") from None
+
+    async def bytes(self, kept):
+        try:
+            return await bytes_from_js(self._engine, kept)
+        except Exception as error:
+            raise NetworkError(f"reading the response failed: {_describe(error)}") from None
 
 
 def browser_transport():
@@ -105,35 +145,6 @@ def _nullish(value):
     return value is None or type(value).__name__ == "JsNull"
 
 
-def _js_type(value):
-    """"FormData", "Blob"... for a JS object, None for a Python value."""
-    if "JsProxy" not in type(value).__name__:
-        return None
-    tag = js.Object.prototype.toString.call(value)  # "[object FormData]"
-    return tag[8:-1]
-
-
-def _js_body(content):
-    if isinstance(content, str):
-        return content
-    if MICROPYTHON:
-        array = js.Uint8Array.new(len(content))
-        for i in range(len(content)):
-            array[i] = content[i]
-        return array
-    return to_js(content)
-
-
-class JsAbort:
-    def __init__(self):
-        self.controller_js = js.AbortController.new()
-        self.aborted = False
-
-    def abort(self):
-        self.aborted = True
-        self.controller_js.abort()
-
-
 class JsChannel:
     """A BroadcastChannel carrying strings (MicroPython cannot post Python objects)."""
 
@@ -158,7 +169,6 @@ class JsChannel:
 
 class BrowserTransport:
     def __init__(self):
-        _keeper()
         self._wake_callbacks = []
         self._wake_proxy = None
 
@@ -197,25 +207,17 @@ class BrowserTransport:
             return str(js.location.origin) + "/"
         return str(page.location.href)
 
-    def connection_limit(self, origin):
-        """How many requests to hand the browser at once for ``origin`` (max_in_flight="auto").
+    def wire(self, *, max_in_flight, paced_origin):
+        """A new engine for one session: its queue, slots and gate are that session's."""
+        settings = json.dumps({"maxInFlight": max_in_flight, "pacedOrigin": paced_origin})
+        return JsWire(engine_module().createEngine(settings))
 
-        Over HTTP/1.x the browser opens six connections and queues the rest where nothing can
-        recall them, so authfetch keeps its own queue that deep; HTTP/2 and 3 multiplex, so the
-        limit is a server's usual stream count. The protocol comes from Resource Timing's
-        ``nextHopProtocol`` (the page's navigation, or an earlier response from ``origin``);
-        None while no entry tells (another origin without Timing-Allow-Origin, or no answer yet).
-        """
-        protocol = _next_hop_protocol(origin)
-        if not protocol:
+    def body_kind(self, body):
+        """"stream" or "native" for a browser body (ReadableStream; FormData, Blob...), else None."""
+        if "JsProxy" not in type(body).__name__:
             return None
-        if protocol.startswith("h2") or protocol.startswith("h3"):
-            return MULTIPLEXED_STREAMS
-        return HTTP1_CONNECTIONS
-
-    def discard(self, response):
-        """Free a response nobody will read (a recalled request's late answer)."""
-        _keeper().drop(response.native)
+        kind = engine_module().bodyKind(body)
+        return None if _nullish(kind) else str(kind)
 
     def cookies_readable(self):
         """False in a PyScript worker on a page that is not cross-origin isolated: no document."""
@@ -287,97 +289,6 @@ class BrowserTransport:
         storage = self._storage()
         if storage is not None:
             storage.setItem(key, value)
-
-    def read_cookie(self, name):
-        # In a worker PyScript sets js.document to the page's document (when isolated).
-        document = getattr(js, "document", None)
-        if document is None:
-            return None
-        for part in str(document.cookie).split(";"):
-            key, _, value = part.strip().partition("=")
-            if key == name:
-                return value
-        return None
-
-    def abort_handle(self):
-        return JsAbort()
-
-    def body_kind(self, body):
-        kind = _js_type(body)
-        if kind == "ReadableStream":
-            return "stream"
-        if kind is not None:
-            return "native"  # FormData, Blob, URLSearchParams, ArrayBuffer, typed arrays...
-        return None
-
-    async def send(self, request, *, headers, credentials, abort=None):
-        try:
-            if request.native is not None:
-                await self._buffer(request, headers)
-            init = {
-                "method": request.method,
-                "headers": dict(headers.items()),
-                "credentials": "include" if credentials else "same-origin",
-            }
-            if request.content is not None:
-                init["body"] = _js_body(request.content)
-            elif request.stream is not None:
-                init["body"] = request.stream
-                init["duplex"] = "half"  # Chromium needs it to send a stream
-            if abort is not None:
-                init["signal"] = abort.controller_js.signal
-            answer = json.loads(str(await _keeper().fetch(request.url, to_js(init))))
-        except Exception as error:  # a rejected fetch: network failure, CORS, or our abort
-            hint = ""
-            if request.stream is not None:
-                hint = " (browsers send a ReadableStream body only over HTTP/2 or later)"
-            raise NetworkError(
-                f"{request.method} {request.url} failed: {_describe(error)}{hint}", request=request, cause=error
-            ) from None
-        ident, status, url, pairs = answer
-
-        async def reader():
-            try:
-                encoded = str(await _keeper().body(ident))
-            except Exception as error:
-                raise NetworkError(f"reading {request.url} failed: {_describe(error)}", request=request) from None
-            return binascii.a2b_base64(encoded.encode())
-
-        # native: the keeper's number for the browser's Response (the embed hands that to JS).
-        return Response(status, headers=Headers(pairs), url=url or request.url, reader=reader, request=request, native=ident)
-
-    async def _buffer(self, request, headers):
-        """Serialise a FormData/Blob/URLSearchParams once, so the replay carries the same bytes
-        (a FormData sent twice would get a new multipart boundary)."""
-        content_type, encoded = json.loads(str(await _keeper().buffer(request.native)))
-        request.content = binascii.a2b_base64(encoded.encode())
-        request.native = None
-        if content_type and "content-type" not in request.headers:
-            request.headers.set("Content-Type", str(content_type))
-            headers.set("Content-Type", str(content_type))
-
-
-def _next_hop_protocol(origin):
-    """"http/1.1", "h2", "h3"... for the latest timing entry of ``origin``; "" if none says."""
-    try:
-        scopes = [js]
-        page = _page_window()
-        if page is not None and page is not js:
-            scopes.append(page)  # a worker: the page's navigation entry lives on the main thread
-        for scope in scopes:
-            performance = scope.performance
-            for kind in ("resource", "navigation"):
-                entries = performance.getEntriesByType(kind)
-                for i in range(int(entries.length) - 1, -1, -1):
-                    entry = entries[i]
-                    name = str(entry.name)
-                    if name == origin or name.startswith(origin + "/"):
-                        protocol = str(entry.nextHopProtocol or "")
-                        if protocol:
-                            return protocol
-    except Exception as error:  # Resource Timing missing or refused: the protocol stays unknown
-        print("authfetch: could not read nextHopProtocol: " + repr(error))
-    return ""
 
 
 def _describe(error):

@@ -1,6 +1,10 @@
 // Runs tests/portable/test_client.py under real MicroPython or Pyodide in Node.js, from the
 // pinned npm packages: `node tests/portable/run_node.mjs mpy|py [name-filter]`.
 // Prints one PASS/FAIL line per test and PORTABLE-SUMMARY; exits non-zero on any failure.
+//
+// Requests travel through the real engine.js. Its fetch is portableFetch below, which hands
+// each request to the Python fake server (tests/portable/fake_server.py) and answers with a
+// real Response, aborts included: only the server is fake.
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,6 +45,59 @@ function copyInto(py, from, to) {
     if (name.endsWith(".py")) py.FS.writeFile(`${to}/${name}`, readFileSync(join(from, name), "utf8"));
   }
 }
+
+await import(join(root, "frontend/authfetch/engine.js")); // registers globalThis.authfetchEngine
+
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+const unhex = (text) => Uint8Array.from(text.match(/../g) || [], (pair) => parseInt(pair, 16));
+
+async function bytesOf(body) {
+  if (body == null) return new Uint8Array();
+  if (typeof body === "string") return new TextEncoder().encode(body);
+  if (body instanceof ReadableStream) return new Uint8Array(await new Response(body).arrayBuffer());
+  return new Uint8Array(body.buffer ? body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) : body);
+}
+
+let serve = null;
+let abort = null;
+const pending = new Map();
+let last = 0;
+globalThis.portableFetch = {
+  connect(serveFn, abortFn) {
+    serve = serveFn;
+    abort = abortFn;
+  },
+  environment(tab, readCookie, connections) {
+    return {
+      connections: connections ?? null,
+      readCookie: (name) => {
+        const value = readCookie(name);
+        return value == null ? null : String(value);
+      },
+      fetch: (url, init) => new Promise((resolve, reject) => {
+        const ident = ++last;
+        pending.set(ident, { resolve, reject });
+        init.signal?.addEventListener("abort", () => {
+          if (!pending.delete(ident)) return;
+          abort(ident);
+          reject(new DOMException("The operation was aborted.", "AbortError"));
+        }, { once: true });
+        bytesOf(init.body).then((bytes) => {
+          if (!pending.has(ident)) return;
+          serve(tab, ident, init.method || "GET", String(url), JSON.stringify([...new Headers(init.headers)]), hex(bytes), init.credentials === "include");
+        });
+      }),
+    };
+  },
+  settle(ident, status, headers, bodyHex, error) {
+    const waiting = pending.get(ident);
+    if (!waiting) return;
+    pending.delete(ident);
+    if (error != null) waiting.reject(new TypeError(String(error)));
+    else waiting.resolve(new Response(unhex(bodyHex), { status, headers: JSON.parse(headers) }));
+  },
+  stream: (bodyHex) => new Response(unhex(bodyHex)).body, // a FakeStream's bytes as a ReadableStream
+};
 
 const py = await load();
 copyInto(py, join(root, "frontend/authfetch"), "/portable/authfetch");

@@ -41,5 +41,16 @@ def test_only_the_transport_touches_js():
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 imported.add(node.module.split(".")[0])
         js_side = imported & {"js", "pyscript", "pyodide"}
-        if path.name not in ("transport.py", "bridge.py"):
-            assert not js_side, f"{path.name} imports {js_side}: only transport.py and bridge.py touch JS"
+        if path.name not in ("transport.py", "bridge.py", "ffi.py"):
+            assert not js_side, f"{path.name} imports {js_side}: only transport.py, bridge.py and ffi.py touch JS"
+
+
+def test_the_engine_flags_are_the_same_numbers_on_both_sides():
+    from authfetch import config, ffi
+
+    source = (ROOT / "frontend/authfetch/engine.js").read_text()
+    declared = {name: int(value) for name, value in re.findall(r"^const ([A-Z]+) = (\d+);", source, re.M)}
+    python = {"CREDENTIALED": config.CREDENTIALED, "COORDINATED": config.COORDINATED,
+              "RECALLABLE": config.RECALLABLE, "PACED": config.PACED, "HEX": ffi.BYTES_AS_HEX}
+    assert {name: declared.get(name) for name in python} == python
+    assert not (config.SIGN_IN | config.SIGN_OUT) & sum(python.values()), "client-only flags must not reach the engine"

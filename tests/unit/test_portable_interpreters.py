@@ -15,7 +15,7 @@ def test_client_suite_under(runtime):
     node = shutil.which("node")
     assert node, "Node.js is needed to run the interpreters outside the browser"
     done = subprocess.run(
-        [node, str(ROOT / "tests/portable/run_node.mjs"), runtime],
+        [node, "--disable-warning=MODULE_TYPELESS_PACKAGE_JSON", str(ROOT / "tests/portable/run_node.mjs"), runtime],
         capture_output=True,
         text=True,
         timeout=240,

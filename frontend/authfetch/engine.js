@@ -1,0 +1,401 @@
+// authfetch engine: the transport's JavaScript half. It carries requests, never decides.
+//
+// Every request of a page goes through here, so the common case costs no interpreter work:
+// Python (or the embed's JavaScript) submits a request with a few flags and gets one answer
+// back. The engine owns what must happen per request at browser speed:
+//
+//   - the held queue and the connection slots (max_in_flight over the refresh URL's origin);
+//   - sending with the credential it was last told to use (cookies, the bearer token, the
+//     CSRF header read from its cookie at each send);
+//   - keeping Responses on this side, so Python sees numbers and strings only.
+//
+// Decisions stay with the Python coordinator. The engine asks by *reporting*, in batches:
+// an answer that wants a refresh (a 401 of a coordinated request) is held, not delivered, and
+// reported; a coordinated request started after the renewal falls due is reported too. It then
+// carries out the coordinator's commands (apply): open, pause or end the gate, replay or
+// deliver or fail a held request, recall the safe requests still out with a stale credential,
+// fail what waits, set the due time.
+//
+// The one thing it does on its own is the *trip*: the first refresh-wanted answer of the
+// current credential (or a request past the due time) pauses the gate, so nothing more goes
+// out with a credential known to be stale while the report is on its way. Each trip has a
+// number; the coordinator's "open" says which trips it has seen, and the gate stays shut until
+// it has seen them all (or opens with a newer credential). So a pause always ends in one of
+// two ways: the coordinator runs a refresh round, which ends by opening or ending the gate, or
+// it has read the report and opens the gate itself.
+
+const CREDENTIALED = 1; // cookies ("include"), the bearer token, the CSRF header on unsafe methods
+const COORDINATED = 2; // through the gate: held during a refresh, its refresh-wanted answer reported
+const RECALLABLE = 4; // a safe method with a replayable body: may be aborted and sent again
+const PACED = 8; // goes to the origin max_in_flight is for
+const HEX = 32; // a string body of hex digits that stands for bytes (MicroPython's bytes)
+
+import { bodyKind, connectionsFor, createKeeper, fromHex, pageCookie, protocolOf } from "./wire.js";
+
+const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+const AUTO_CHECKS = 3; // answers after which an unknown protocol stays unknown (no limit)
+
+// max_in_flight="auto" hands the browser twice its connections: one request on each, and the
+// next one queued beside it, so a freed connection never waits for this page's JavaScript. The
+// engine refills once half of that has come back, a batch of sends per task: refilling after
+// every answer cost the renderer a task per request (about 250 us each on a 2-core machine).
+// A stale credential thus reaches the server at most twice per connection in a burst after
+// expiry, and everything behind waits here, where the first 401 holds it.
+function autoLimit(connections) {
+  return connections == null ? { limit: null, refillAt: null } : { limit: 2 * connections, refillAt: connections };
+}
+
+export function createEngine(settings, environment = {}) {
+  // settings (JSON text or an object): maxInFlight ("auto", null or a number), pacedOrigin.
+  // environment, for tests outside a browser: fetch, readCookie(name), now() in ms, and
+  // connections (what "auto" would read from the protocol).
+  const { maxInFlight = "auto", pacedOrigin = "" } = typeof settings === "string" ? JSON.parse(settings) : settings || {};
+  const connections = () => environment.connections ?? connectionsFor(protocolOf(pacedOrigin));
+  const send = environment.fetch || globalThis.fetch.bind(globalThis);
+  const readCookie = environment.readCookie || pageCookie;
+  const clock = environment.now || (() => performance.now());
+  const profiles = []; // per client: refreshOn, CSRF names, default headers, bearer
+  const entries = new Map(); // ident -> entry, for every request not yet settled
+  const queues = { paced: [], free: [] }; // waiting to be sent (the gate is shut, or no slot)
+  const keeper = createKeeper(); // answers Python reads, by number
+  const stats = { replays: 0, recalls: 0, maxHeld: 0 };
+  let generation = 0;
+  let token = null; // bearer mode only, in memory only
+  let gate = "open"; // "open" | "paused" | "ended"
+  let endReason = "session-expired";
+  let tripSeq = 0; // trips so far; the coordinator says how many it has seen
+  let trippedGeneration = -1;
+  let dueAt = null; // clock() ms after which a coordinated request trips the renewal
+  // limit: most paced requests in the browser's hands; refillAt: send more once this few are.
+  let { limit, refillAt } = maxInFlight === "auto" ? autoLimit(connections()) : { limit: maxInFlight, refillAt: maxInFlight };
+  let autoChecks = maxInFlight === "auto" && limit === null ? AUTO_CHECKS : 0;
+  let pacedFlying = 0;
+  let listener = null;
+  let reports = [];
+
+  function report(item) {
+    if (!reports.length) queueMicrotask(flush);
+    reports.push(item);
+  }
+
+  function flush() {
+    const batch = reports;
+    reports = [];
+    if (!batch.length) return;
+    if (!listener) throw new Error("authfetch engine: nobody listens for reports");
+    try {
+      listener(JSON.stringify(batch));
+    } catch (error) {
+      console.error("authfetch: the coordinator failed on a report:", error);
+    }
+  }
+
+  function trip() {
+    tripSeq += 1;
+    trippedGeneration = generation;
+    if (gate === "open") gate = "paused";
+    return tripSeq;
+  }
+
+  function queued() {
+    return queues.paced.length + queues.free.length;
+  }
+
+  function enqueue(entry, front) {
+    entry.state = "queued";
+    const queue = entry.flags & PACED ? queues.paced : queues.free;
+    if (front) queue.unshift(entry);
+    else queue.push(entry);
+    if (entry.flags & COORDINATED) stats.maxHeld = Math.max(stats.maxHeld, queued());
+  }
+
+  function unqueue(entry) {
+    const queue = entry.flags & PACED ? queues.paced : queues.free;
+    const at = queue.indexOf(entry);
+    if (at >= 0) queue.splice(at, 1);
+  }
+
+  function pump() {
+    if (gate !== "open") return;
+    while (queues.free.length) transmit(queues.free.shift());
+    if (limit !== null && pacedFlying > refillAt) return;
+    while (queues.paced.length && (limit === null || pacedFlying < limit)) transmit(queues.paced.shift());
+  }
+
+  function finish(entry, outcome) {
+    if (entry.state === "done") return;
+    entry.state = "done";
+    entries.delete(entry.ident);
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.resolve(outcome);
+  }
+
+  function outgoing(entry) {
+    const profile = profiles[entry.profile];
+    const plain = !profile.headers.length && !entry.headers && !entry.contentType;
+    if (plain && (!(entry.flags & CREDENTIALED) || (!(profile.bearer && token) && SAFE.has(entry.method)))) {
+      return null; // nothing to add: fetch() is cheaper without a headers object
+    }
+    const headers = new Headers(profile.headers);
+    if (entry.headers) for (const [name, value] of entry.headers) headers.set(name, value);
+    if (entry.contentType && !headers.has("content-type")) headers.set("content-type", entry.contentType);
+    if (entry.flags & CREDENTIALED) {
+      if (profile.bearer && token) headers.set("authorization", "Bearer " + token);
+      if (profile.csrfCookie && profile.csrfHeader && !SAFE.has(entry.method)) {
+        // Read at every send: a replay must carry the value the refresh rotated in.
+        const value = readCookie(profile.csrfCookie);
+        if (value) headers.set(profile.csrfHeader, value);
+      }
+    }
+    return headers;
+  }
+
+  function transmit(entry) {
+    const init = { credentials: entry.flags & CREDENTIALED ? "include" : "same-origin" };
+    if (entry.method !== "GET") init.method = entry.method;
+    const headers = outgoing(entry);
+    if (headers) init.headers = headers;
+    if (entry.body != null) init.body = entry.body;
+    if (entry.stream) init.duplex = "half"; // Chromium needs it to send a stream
+    // An abort signal makes fetch() dearer, so only where aborting can help: a timeout, or a
+    // recallable request that may wait in the browser's own queue (no limit, or another origin);
+    // under the limit one sits on a connection or right behind it, already on its way.
+    if (entry.timer || (entry.flags & RECALLABLE && (limit === null || !(entry.flags & PACED)))) {
+      entry.abort = new AbortController();
+      init.signal = entry.abort.signal;
+    }
+    entry.state = "flying";
+    entry.generation = generation;
+    entry.response = null;
+    const attempt = (entry.attempt += 1);
+    if (entry.flags & PACED) pacedFlying += 1;
+    if (entry.replayed && entry.flags & COORDINATED) {
+      stats.replays += 1;
+      report(["replay", entry.ident, entry.method, entry.url]);
+    }
+    let promise;
+    try {
+      promise = send(entry.url, init);
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.then(
+      (response) => answered(entry, attempt, response),
+      (error) => failed(entry, attempt, error),
+    );
+  }
+
+  function landed(entry, attempt) {
+    // Whether this answer is still the entry's: a recalled or settled send is not.
+    if (entry.attempt !== attempt || entry.state !== "flying") return false;
+    if (entry.flags & PACED) pacedFlying -= 1;
+    return true;
+  }
+
+  function answered(entry, attempt, response) {
+    if (!landed(entry, attempt)) {
+      response.body?.cancel().catch(() => {}); // a recalled request's late answer: free it now
+      return;
+    }
+    if (autoChecks && entry.flags & PACED) {
+      autoChecks -= 1; // the answer may have brought a timing entry that names the protocol
+      ({ limit, refillAt } = autoLimit(connections()));
+      if (limit !== null) autoChecks = 0;
+    }
+    if (entry.flags & COORDINATED && refreshWanted(profiles[entry.profile], response)) {
+      let seq = tripSeq;
+      if (!entry.replayed && entry.generation === generation) seq = trip();
+      entry.state = "held";
+      entry.response = response;
+      report(["answered", entry.ident, entry.generation, entry.replayed, !entry.stream, seq]);
+    } else {
+      finish(entry, { response });
+    }
+    pump();
+  }
+
+  function failed(entry, attempt, error) {
+    if (!landed(entry, attempt)) return;
+    const message = (error && (error.message || error.name)) || String(error);
+    finish(entry, { error: entry.timedOut ? "timeout" : "network", message: entry.stream ? message + " (browsers send a ReadableStream body only over HTTP/2 or later)" : message });
+    pump();
+  }
+
+  function refreshWanted(profile, response) {
+    if (!profile.refreshOn.includes(response.status)) return false;
+    const challenge = response.headers.get("www-authenticate") || "";
+    return !challenge.includes("insufficient_scope");
+  }
+
+  function timeOut(entry) {
+    entry.timedOut = true;
+    if (entry.state === "flying") {
+      entry.abort.abort(); // its rejection settles it as a timeout
+      return;
+    }
+    if (entry.state === "queued") unqueue(entry);
+    finish(entry, { error: "timeout", message: "timed out", response: entry.response });
+  }
+
+  async function prepare(entry, body, flags) {
+    // Bodies become what the browser sends, once: a replay carries the same bytes.
+    if (body == null) return;
+    if (typeof body === "string") {
+      entry.body = flags & HEX ? fromHex(body) : body;
+      return;
+    }
+    const kind = bodyKind(body);
+    if (kind === "stream") {
+      entry.body = body;
+      entry.stream = true;
+      return;
+    }
+    if (body instanceof Uint8Array) {
+      entry.body = body;
+      return;
+    }
+    const wrapped = new Response(body); // FormData, Blob, URLSearchParams: serialised once
+    entry.contentType = wrapped.headers.get("content-type");
+    entry.body = new Uint8Array(await wrapped.arrayBuffer());
+  }
+
+  function start(ident, profile, url, method, headers, body, flags, timeoutMs, resolve) {
+    const entry = {
+      ident, profile, url, method, flags, resolve,
+      headers: typeof headers === "string" ? JSON.parse(headers) : headers || null,
+      body: null, stream: false, contentType: null,
+      state: "new", attempt: 0, generation: null, replayed: false, timedOut: false,
+      abort: null, timer: null, response: null,
+    };
+    entries.set(ident, entry);
+    if (timeoutMs != null) entry.timer = setTimeout(() => timeOut(entry), timeoutMs);
+    const go = () => {
+      if (entry.state === "done") return; // timed out or cancelled while its body was read
+      if (!(flags & COORDINATED)) return transmit(entry);
+      if (gate === "ended") return finish(entry, { error: endReason, message: "the session has ended" });
+      if (dueAt !== null && gate === "open" && clock() >= dueAt) {
+        dueAt = null;
+        report(["due", trip()]);
+      }
+      enqueue(entry, false);
+      pump();
+    };
+    if (body == null || typeof body === "string" || body instanceof Uint8Array) {
+      prepare(entry, body, flags); // no await inside for these: done before go()
+      go();
+    } else {
+      prepare(entry, body, flags).then(go, (error) => finish(entry, { error: "network", message: String(error) }));
+    }
+  }
+
+  function forPython(outcome) {
+    // A number for a response (kept id * 1000 + status), else "code|kept id|status|message"
+    // with the last response (kept id and status 0 if none).
+    const response = outcome.response;
+    if (response && !outcome.error) return keeper.keep(response) * 1000 + response.status;
+    return `${outcome.error}|${response ? keeper.keep(response) : 0}|${response ? response.status : 0}|${outcome.message || ""}`;
+  }
+
+  const commands = {
+    gate(state, gen, newToken, seen, reason) {
+      generation = gen;
+      token = newToken;
+      if (state === "open") {
+        // Stay shut while a trip the coordinator has not seen stands for this credential.
+        if (seen >= tripSeq || gen > trippedGeneration) gate = "open";
+        else if (gate === "ended") gate = "paused";
+      } else {
+        gate = state;
+        if (state === "ended") endReason = reason || "session-expired";
+      }
+      pump();
+    },
+    verdict(ident, what, reason) {
+      const entry = entries.get(ident);
+      if (!entry || entry.state !== "held") return; // settled meanwhile (timed out, cancelled)
+      if (what === "replay") {
+        entry.replayed = true; // its 401 stays its last response until the replay goes out
+        enqueue(entry, true);
+        pump();
+      } else if (what === "deliver") {
+        finish(entry, { response: entry.response });
+      } else {
+        finish(entry, { error: reason, message: reason, response: entry.response });
+      }
+    },
+    recall(gen) {
+      for (const entry of entries.values()) {
+        if (entry.state === "flying" && entry.flags & RECALLABLE && !entry.replayed && entry.generation === gen) {
+          entry.attempt += 1; // what the send brings is ignored (aborted, where it can be)
+          if (entry.flags & PACED) pacedFlying -= 1;
+          entry.abort?.abort();
+          entry.replayed = true;
+          stats.recalls += 1;
+          enqueue(entry, false);
+        }
+      }
+      pump();
+    },
+    failWaiting(reason) {
+      for (const queue of [queues.free, queues.paced]) {
+        for (const entry of queue.splice(0)) {
+          finish(entry, { error: reason, message: reason, response: entry.response });
+        }
+      }
+    },
+    due(delayMs) {
+      dueAt = delayMs == null ? null : clock() + delayMs;
+    },
+  };
+
+  return {
+    // -- Python's side: numbers and strings across -----------------------------------------
+    submit(ident, profile, url, method, headers, body, flags, timeoutMs) {
+      return new Promise((resolve) => {
+        start(ident, profile, url, method, headers, body, flags, timeoutMs, (outcome) => resolve(forPython(outcome)));
+      });
+    },
+    ...keeper.readers, // text, bytes, hex, headers, url, take, drop: by kept number
+    // -- the embed's side: the browser's own Response ----------------------------------------
+    request(ident, profile, url, method, headers, body, flags, timeoutMs) {
+      return new Promise((resolve) => start(ident, profile, url, method, headers, body, flags, timeoutMs, resolve));
+    },
+    // -- the coordinator's side ---------------------------------------------------------------
+    apply(text) {
+      for (const [name, ...args] of JSON.parse(text)) commands[name](...args);
+    },
+    listen(callback) {
+      listener = callback;
+    },
+    profile(text) {
+      const { refreshOn, csrfCookie, csrfHeader, headers, bearer } = JSON.parse(text);
+      profiles.push({ refreshOn, csrfCookie, csrfHeader, headers: headers || [], bearer: !!bearer });
+      return profiles.length - 1;
+    },
+    cancel(ident) {
+      const entry = entries.get(ident);
+      if (!entry) return;
+      if (entry.state === "queued") unqueue(entry);
+      if (entry.state === "flying") {
+        entry.attempt += 1;
+        if (entry.flags & PACED) pacedFlying -= 1;
+        entry.abort?.abort();
+      }
+      finish(entry, { error: "cancelled", message: "cancelled" });
+      pump();
+    },
+    pending() {
+      let count = 0;
+      for (const entry of entries.values()) if (entry.flags & COORDINATED) count += 1;
+      return count;
+    },
+    stats: () => JSON.stringify({ ...stats, limit }),
+    bodyKind,
+  };
+}
+
+export const FLAGS = { CREDENTIALED, COORDINATED, RECALLABLE, PACED, HEX };
+export { bodyKind };
+
+// Importing the module is enough for Python to find it (PyScript js_modules, the embed).
+globalThis.authfetchEngine = { createEngine, bodyKind, FLAGS };
