@@ -14,6 +14,8 @@ median of REPS (5) repetitions; min and max go to bench/results.json. The scenar
 6. ``tabs``: 5 tabs of one context x 40 GETs at the same instant after expiry, authfetch with
    ``cross_tab`` on and off, and the JavaScript contestants.
 7. ``core``: the coordinator's decisions per second on CPython.
+8. ``profile``: where a steady request's time goes (bench/profile.py): the page's main thread
+   split into the interpreter, its glue, engine.js and the browser, and each process's CPU.
 
 ``raw`` always runs with a valid token: it is the floor the ratios divide by.
 
@@ -21,7 +23,8 @@ median of REPS (5) repetitions; min and max go to bench/results.json. The scenar
     python -m bench --quick --only writes,tabs  # development: 2 repetitions, N = 200 only
     AUTHFETCH_BENCH_QUICK=1 python -m bench  # the same as --quick
 
-A run with --quick, --only or --reps prints its figures and writes nothing unless --out says where.
+A run with --quick, --only, --reps or --contestants prints its figures and writes nothing unless
+--out says where.
 """
 
 import argparse
@@ -33,10 +36,10 @@ import time
 
 from playwright.sync_api import sync_playwright
 
-from . import bursts, coldstart, proactive, report, tabs
+from . import bursts, coldstart, proactive, profile, report, tabs
 from .common import LAUNCH_ARGS, ROOT, Settings, StubProcess, chromium_executable
 
-SCENARIOS = ("burst", "writes", "steady", "proactive", "cold", "tabs", "core")
+SCENARIOS = ("burst", "writes", "steady", "proactive", "cold", "tabs", "core", "profile")
 
 
 def parse_args(argv):
@@ -46,6 +49,7 @@ def parse_args(argv):
     parser.add_argument("--only", help="comma-separated scenarios: " + ",".join(SCENARIOS))
     parser.add_argument("--reps", type=int, help="repetitions per figure (default 5, or 2 with --quick)")
     parser.add_argument("--out", help="write the results JSON here (a full run writes bench/results.json)")
+    parser.add_argument("--contestants", help="comma-separated contestants (with raw and their baselines)")
     args = parser.parse_args(argv)
     only = None
     if args.only:
@@ -55,7 +59,8 @@ def parse_args(argv):
             parser.error(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}")
     if args.reps is not None and args.reps < 1:
         parser.error("--reps must be at least 1")
-    return args, Settings(quick=args.quick, reps=args.reps, only=only)
+    chosen = tuple(s.strip() for s in args.contestants.split(",") if s.strip()) if args.contestants else None
+    return args, Settings(quick=args.quick, reps=args.reps, only=only, contestants=chosen)
 
 
 def log(line):
@@ -64,7 +69,7 @@ def log(line):
 
 def main(argv=None):
     args, settings = parse_args(sys.argv[1:] if argv is None else argv)
-    full = not (args.quick or args.only or args.reps)
+    full = not (args.quick or args.only or args.reps or args.contestants)
     results = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "date": time.strftime("%Y-%m-%d"),
@@ -81,6 +86,8 @@ def main(argv=None):
                 coldstart.run(settings, browser, stub, results, log)
             if settings.wants("tabs"):
                 tabs.run(settings, browser, stub, results, log)
+            if settings.wants("profile"):
+                profile.run(settings, browser, stub, results, log)
             if settings.wants("proactive"):
                 proactive.run(settings, browser, results, log)
             browser.close()

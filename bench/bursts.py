@@ -8,30 +8,54 @@ from .common import (
     BENCH_READY,
     EMBED_READY,
     HARNESS_READY,
+    HELD,
     JS_CONTESTANTS,
     LOGIN,
-    HELD,
     UNHELD,
     bench_url,
     embed_url,
     harness_url,
+    interleaved,
     new_page,
     summarise,
+    with_ratios,
 )
 
 WRITES_N = 200
 
+# Python contestants time themselves, from their first request to their last answer (the
+# client is made before): the same span the JavaScript ones time.
 PY_BURST = """
+import js
+
 async def main():
     api = client(leeway=None, max_in_flight=%(max_in_flight)r)
+    started = js.performance.now()
     statuses = []
     for _ in range(%(waves)d):
         statuses += outcomes(await many(%(n)d, lambda i: api.get("/users/profile")))
-    return statuses
+    return {"ms": js.performance.now() - started, "statuses": statuses}
+"""
+# The interpreter's own baseline: plain js.fetch, as a page without authfetch would call it.
+PY_FETCH_BURST = """
+import js
+from pyscript.ffi import to_js
+
+async def main():
+    url = str(js.location.origin) + "/api/v1/users/profile"
+
+    async def get(i):
+        return (await js.fetch(url, to_js({"credentials": "include"}))).status
+
+    started = js.performance.now()
+    statuses = []
+    for _ in range(%(waves)d):
+        statuses += await many(%(n)d, get)
+    return {"ms": js.performance.now() - started, "statuses": statuses}
 """
 TIMED = """async ([kind, code, n, waves]) => {
+    if (kind === "py" || kind === "py-fetch") return window.runPy(code);
     const run = async () => {
-        if (kind === "py") return window.runPy(code);
         let statuses = [];
         for (let w = 0; w < waves; w++) {
             statuses = statuses.concat(kind === "embed"
@@ -47,6 +71,25 @@ TIMED = """async ([kind, code, n, waves]) => {
 
 # Writes: n POSTs with unique X-Request-Id and a unique JSON body, the same text in every
 # contestant (see write_body); each answers [status, sha256 the server received].
+PY_FETCH_WRITES = """
+import js
+from pyscript.ffi import to_js
+
+async def main():
+    prefix = %(prefix)r
+
+    async def write(i):
+        ident = prefix + str(i)
+        body = '{"id":"' + ident + '","seq":' + str(i) + ',"text":"write ' + str(i) + ' of ' + prefix + '"}'
+        init = {"method": "POST", "credentials": "include", "body": body,
+                "headers": {"Content-Type": "application/json", "X-Request-Id": ident}}
+        response = await js.fetch("/api/v1/echo", to_js(init))
+        if response.status != 200:
+            return [response.status, None]
+        return [200, str((await response.json()).data.sha256)]
+
+    return await many(%(n)d, write)
+"""
 PY_WRITES = """
 async def main():
     api = client(leeway=None, max_in_flight=%(max_in_flight)r)
@@ -71,7 +114,7 @@ TIMED_WRITES = """async ([kind, code, n, prefix]) => {
             headers: {"Content-Type": "application/json", "X-Request-Id": `${prefix}${i}`}})
         .then(async (r) => [r.status, r.ok ? (await r.json()).data.sha256 : null], () => ["lost", null]);
     const started = performance.now();
-    const answers = kind === "py" ? await window.runPy(code)
+    const answers = kind === "py" || kind === "py-fetch" ? await window.runPy(code)
         : kind === "embed" ? await Promise.all(Array.from({length: n}, (_, i) => embedWrite(i)))
         : await window.bench.writes[code](n, prefix);
     return {ms: performance.now() - started, answers};
@@ -87,16 +130,25 @@ class Contestant:
         self.name, self.page, self.kind, self.code = name, page, kind, code
         self.max_in_flight = max_in_flight
 
+    @property
+    def expired(self):
+        """Whether it runs after expiry; the baselines (raw, py-fetch) run with a valid token."""
+        return self.name != "raw" and self.kind != "py-fetch"
+
     def run(self, n, waves=1):
         code = self.code
         if self.kind == "py":
             code = PY_BURST % {"n": n, "waves": waves, "max_in_flight": self.max_in_flight}
+        elif self.kind == "py-fetch":
+            code = PY_FETCH_BURST % {"n": n, "waves": waves}
         return self.page.evaluate(TIMED, [self.kind, code, n, waves])
 
     def write(self, n, prefix):
         code = self.code
         if self.kind == "py":
             code = PY_WRITES % {"n": n, "prefix": prefix, "max_in_flight": self.max_in_flight}
+        elif self.kind == "py-fetch":
+            code = PY_FETCH_WRITES % {"n": n, "prefix": prefix}
         return self.page.evaluate(TIMED_WRITES, [self.kind, code, n, prefix])
 
     def sign_in(self):
@@ -104,8 +156,9 @@ class Contestant:
             raise RuntimeError(f"{self.name}: could not sign in")
 
 
-def open_pages(browser, stub):
-    """Every contestant on its own page (the JS ones share one), each page in its own context."""
+def open_pages(browser, stub, settings):
+    """Every contestant the run wants on its own page (the JS ones share one, as do the ones of
+    one interpreter), each page in its own context."""
     contestants = []
 
     def page_at(url, ready):
@@ -116,103 +169,89 @@ def open_pages(browser, stub):
 
     js_page = page_at(bench_url(stub), BENCH_READY)
     for name in JS_CONTESTANTS:
-        contestants.append(Contestant(name, js_page, "js", name))
+        if settings.keeps(name):
+            contestants.append(Contestant(name, js_page, "js", name))
     for runtime in ("mpy", "py"):
+        wanted = [name for name in (f"py-fetch-{runtime}", f"authfetch-{runtime}", f"authfetch-{runtime}-unheld")
+                  if settings.keeps(name)]
+        if not wanted:
+            continue
         page = page_at(harness_url(stub, runtime), HARNESS_READY)
-        contestants.append(Contestant(f"authfetch-{runtime}", page, "py", None))
-        # Without the held queue: every request handed to the browser at once.
-        contestants.append(Contestant(f"authfetch-{runtime}-unheld", page, "py", None, max_in_flight=UNHELD))
-    embed = page_at(embed_url(stub, leeway="none"), EMBED_READY)
-    contestants.append(Contestant("authfetch-js", embed, "embed", None))
+        kinds = {f"py-fetch-{runtime}": ("py-fetch", HELD), f"authfetch-{runtime}": ("py", HELD),
+                 # Without the held queue: every request handed to the browser at once.
+                 f"authfetch-{runtime}-unheld": ("py", UNHELD)}
+        for name in wanted:
+            kind, max_in_flight = kinds[name]
+            contestants.append(Contestant(name, page, kind, None, max_in_flight=max_in_flight))
+    if settings.keeps("authfetch-js"):
+        embed = page_at(embed_url(stub, leeway="none"), EMBED_READY)
+        contestants.append(Contestant("authfetch-js", embed, "embed", None))
     return contestants
 
 
-def with_ratios(row):
-    raw = row["raw"]["wall_ms"]["median"]
-    for entry in row.values():
-        entry["ratio_to_raw"] = entry["wall_ms"]["median"] / raw
-    return row
+def burst_once(stub, contestant, n):
+    contestant.sign_in()
+    stub.reset()
+    if contestant.expired:
+        stub.expire()
+    answer = contestant.run(n)
+    stats = stub.stats()
+    ok = answer["statuses"].count(200)
+    return {"wall_ms": answer["ms"], "succeeded": ok, "lost": n - ok,
+            "refresh_calls": stats["refresh_calls"], "reuse": stats["reuse_detected"]}
 
 
-def burst(settings, stub, contestant, n):
-    runs = []
-    for _ in range(settings.reps):
-        contestant.sign_in()
-        stub.reset()
-        if contestant.name != "raw":
-            stub.expire()  # the floor runs with a valid token
-        answer = contestant.run(n)
-        stats = stub.stats()
-        ok = answer["statuses"].count(200)
-        runs.append({"wall_ms": answer["ms"], "succeeded": ok, "lost": n - ok,
-                     "refresh_calls": stats["refresh_calls"], "reuse": stats["reuse_detected"]})
-    return dict(summarise(runs, "wall_ms", "succeeded", "lost", "refresh_calls"), runs=runs)
+def writes_once(stub, contestant, n, prefix):
+    """Replay of writes: n POSTs right after expiry (the baselines: with a valid token). Handled
+    exactly once is the stub's count per X-Request-Id, which counts only authenticated requests."""
+    contestant.sign_in()
+    stub.reset()
+    if contestant.expired:
+        stub.expire()
+    answer = contestant.write(n, prefix)
+    stats = stub.stats()
+    handled = [stats["request_ids"].get(f"{prefix}{i}", 0) for i in range(n)]
+    mismatches = 0
+    for i, (status, sha) in enumerate(answer["answers"]):
+        if status == 200 and sha != hashlib.sha256(write_body(prefix, i).encode()).hexdigest():
+            mismatches += 1
+    return {
+        "wall_ms": answer["ms"],
+        "succeeded": sum(1 for status, _ in answer["answers"] if status == 200),
+        "exactly_once": handled.count(1),
+        "never_handled": handled.count(0),
+        "handled_twice_or_more": sum(1 for count in handled if count > 1),
+        "body_mismatches": mismatches,
+        "refresh_calls": stats["refresh_calls"],
+    }
 
 
-def writes(settings, stub, contestant, n, rep_prefix):
-    """Replay of writes: n POSTs right after expiry (raw: with a valid token). Handled exactly
-    once is the stub's count per X-Request-Id, which counts only authenticated requests."""
-    runs = []
-    for rep in range(settings.reps):
-        prefix = f"{contestant.name}-{rep_prefix}{rep}-"
-        contestant.sign_in()
-        stub.reset()
-        if contestant.name != "raw":
-            stub.expire()
-        answer = contestant.write(n, prefix)
-        stats = stub.stats()
-        handled = [stats["request_ids"].get(f"{prefix}{i}", 0) for i in range(n)]
-        mismatches = 0
-        for i, (status, sha) in enumerate(answer["answers"]):
-            if status == 200 and sha != hashlib.sha256(write_body(prefix, i).encode()).hexdigest():
-                mismatches += 1
-        runs.append({
-            "wall_ms": answer["ms"],
-            "succeeded": sum(1 for status, _ in answer["answers"] if status == 200),
-            "exactly_once": handled.count(1),
-            "never_handled": handled.count(0),
-            "handled_twice_or_more": sum(1 for count in handled if count > 1),
-            "body_mismatches": mismatches,
-            "refresh_calls": stats["refresh_calls"],
-        })
-    keys = ("wall_ms", "succeeded", "exactly_once", "never_handled", "handled_twice_or_more", "body_mismatches",
-            "refresh_calls")
-    return dict(summarise(runs, *keys), runs=runs)
-
-
-def steady(settings, stub, contestant):
-    runs = []
+def steady_once(settings, contestant):
+    """One round of steady traffic: settings.waves waves of settings.wave GETs (signed in afresh
+    before each, untimed: access tokens live 60 s and the rounds take longer)."""
+    contestant.sign_in()
     total = settings.wave * settings.waves
-    for _ in range(settings.reps):
-        contestant.sign_in()
-        answer = contestant.run(settings.wave, waves=settings.waves)
-        if answer["statuses"].count(200) != total:
-            raise RuntimeError(f"steady {contestant.name}: {set(answer['statuses'])}")
-        runs.append({"wall_ms": answer["ms"]})
-    return summarise(runs, "wall_ms")
+    answer = contestant.run(settings.wave, waves=settings.waves)
+    if answer["statuses"].count(200) != total:
+        raise RuntimeError(f"steady {contestant.name}: {set(answer['statuses'])}")
+    return {"wall_ms": answer["ms"]}
 
 
 def core_cost(settings):
-    from authfetch.coordinator import Coordinator, Ticket
+    """Decisions per second of the coordinator on CPython, over refresh rounds of 100 reported
+    401s: the first starts the refresh and the recall, the rest join it, then the refresh ends."""
+    from authfetch.coordinator import Coordinator
 
-    def cycle(count=1000):
+    def cycle(rounds=100, per_round=100):
         coordinator = Coordinator()
-        for ident in range(count):
-            ticket = Ticket(ident)
-            coordinator.start(ticket, 0.0)
-            coordinator.response(ticket, 200, 0.0, refresh_wanted=False)
+        for _ in range(rounds):
+            generation = coordinator.generation
+            for ident in range(per_round):
+                coordinator.answered(ident, generation, 0.0, replayed=False, replayable=True, seen=ident + 1)
+            coordinator.refresh_succeeded(0.0, lifetime=60)
 
-    seconds = min(timeit.repeat(cycle, number=5, repeat=settings.reps))
-    return {"decisions_per_second": 2 * 1000 * 5 / seconds}
-
-
-def detail(describe, entry):
-    if describe.startswith("burst"):
-        return f", {entry['succeeded']['median']:.0f} ok, {entry['refresh_calls']['median']:.0f} refreshes"
-    if describe == "writes":
-        return (f", exactly once {entry['exactly_once']['median']:.0f}/{WRITES_N}, "
-                f"mismatches {entry['body_mismatches']['median']:.0f}")
-    return ""
+    seconds = min(timeit.repeat(cycle, number=1, repeat=settings.reps))
+    return {"decisions_per_second": 100 * 101 / seconds}
 
 
 def run(settings, browser, stub, results, log):
@@ -221,26 +260,28 @@ def run(settings, browser, stub, results, log):
         if settings.wants("core"):
             results["core"] = core_cost(settings)
         return
-    contestants = open_pages(browser, stub)
+    contestants = open_pages(browser, stub, settings)
 
-    def row_of(measure, describe):
-        """Every contestant measured, logged, and given its ratio to raw."""
-        row = {}
-        for contestant in contestants:
-            entry = row[contestant.name] = measure(contestant)
-            log(f"{describe} {contestant.name}: {entry['wall_ms']['median']:.0f} ms" + detail(describe, entry))
-        return with_ratios(row)
+    def row_of(once, label, *keys, reps=settings.reps):
+        """Every contestant measured, interleaved repetition by repetition, with its ratios."""
+        runs = interleaved(reps, contestants, once, log, label)
+        row = {name: dict(summarise(r, "wall_ms", *keys), runs=r) for name, r in runs.items()}
+        return with_ratios(row, runs)
 
     if settings.wants("burst"):
         results["burst"] = {}
         for n in settings.bursts:
-            results["burst"][str(n)] = row_of(lambda c, n=n: burst(settings, stub, c, n), f"burst N={n}")
+            results["burst"][str(n)] = row_of(lambda c, rep, n=n: burst_once(stub, c, n), f"burst N={n}",
+                                              "succeeded", "lost", "refresh_calls")
     if settings.wants("writes"):
-        results["writes"] = row_of(lambda c: writes(settings, stub, c, WRITES_N, "w"), "writes")
+        results["writes"] = row_of(lambda c, rep: writes_once(stub, c, WRITES_N, f"{c.name}-w{rep}-"), "writes",
+                                   "succeeded", "exactly_once", "never_handled", "handled_twice_or_more",
+                                   "body_mismatches", "refresh_calls")
     if settings.wants("steady"):
-        results["steady"] = row_of(lambda c: steady(settings, stub, c), "steady")
+        # Short rounds, many of them, contestants in turn: a slow moment of the machine lands on
+        # one round of each, not on all of one contestant's requests.
+        results["steady"] = row_of(lambda c, rep: steady_once(settings, c), "steady", reps=settings.steady_rounds)
     if settings.wants("core"):
         results["core"] = core_cost(settings)
     for context in {c.page.context for c in contestants}:
         context.close()
-

@@ -13,6 +13,12 @@ from tests.support.stub_process import StubProcess  # noqa: E402,F401
 
 JS_CONTESTANTS = ("raw", "naive", "axios-auth-refresh", "axios-auth-refresh-nodedup")
 AUTHFETCH = ("authfetch-mpy", "authfetch-py", "authfetch-js", "authfetch-mpy-unheld", "authfetch-py-unheld")
+# The Python baselines: the same requests from the same interpreter with plain js.fetch and a
+# valid token, so the library's own cost shows apart from the interpreter's.
+PY_FETCH = ("py-fetch-mpy", "py-fetch-py")
+# Which baseline an authfetch contestant is held against (the embed runs MicroPython).
+INTERPRETER = {"authfetch-mpy": "py-fetch-mpy", "authfetch-mpy-unheld": "py-fetch-mpy", "authfetch-js": "py-fetch-mpy",
+               "authfetch-py": "py-fetch-py", "authfetch-py-unheld": "py-fetch-py"}
 # authfetch as shipped holds its own queue (max_in_flight="auto": six requests in the browser's
 # hands over HTTP/1.1, from nextHopProtocol); "-unheld" hands every request over at once
 # (max_in_flight=None) and relies on recalling the queued GETs after the first 401.
@@ -38,16 +44,25 @@ class Settings:
     """How much to run: ``quick`` trims repetitions and sizes for development, never the
     scenario itself (N = 200 writes, 5 tabs x 40 stay as the issue sets them)."""
 
-    def __init__(self, *, quick=False, reps=None, only=None):
+    def __init__(self, *, quick=False, reps=None, only=None, contestants=None):
         self.quick = quick
         self.reps = reps or (2 if quick else 5)
         self.only = only
+        self.contestants = contestants  # None: all; else these and the baselines they need
         self.bursts = (200,) if quick else (50, 200, 1000)
-        self.waves = 4 if quick else 20  # steady: waves of 50
+        # steady: rounds of 5 waves of 50 GETs, contestants in turn round by round
         self.wave = 50
+        self.waves = 5
+        self.steady_rounds = 4 if quick else 20
 
     def wants(self, scenario):
         return self.only is None or scenario in self.only
+
+    def keeps(self, name):
+        """Whether contestant ``name`` runs: a chosen one, or a baseline of a chosen one."""
+        if self.contestants is None or name == "raw" or name in self.contestants:
+            return True
+        return any(INTERPRETER.get(chosen) == name for chosen in self.contestants)
 
 
 def summary(values):
@@ -56,6 +71,30 @@ def summary(values):
 
 def summarise(runs, *keys):
     return {key: summary([run[key] for run in runs]) for key in keys}
+
+
+def interleaved(reps, contestants, once, log, label):
+    """Every contestant once per repetition, in turn (A B C, A B C...), so each repetition's
+    figures share the machine's moment; ``once(contestant, rep)`` gives one run's dict."""
+    runs = {contestant.name: [] for contestant in contestants}
+    for rep in range(reps):
+        for contestant in contestants:
+            runs[contestant.name].append(once(contestant, rep))
+        log(f"{label} rep {rep + 1}/{reps}: "
+            + ", ".join(f"{name} {r[-1]['wall_ms']:.0f}" for name, r in runs.items()))
+    return runs
+
+
+def with_ratios(row, runs):
+    """Each contestant's wall time against ``raw`` and against its interpreter's plain js.fetch,
+    as the median (and min-max) of the per-repetition ratios: a ratio is only ever taken
+    between figures of the same repetition."""
+    for name, entry in row.items():
+        for key, baseline in (("ratio_to_raw", "raw"), ("ratio_to_interpreter", INTERPRETER.get(name))):
+            if baseline in runs:
+                pairs = [mine["wall_ms"] / theirs["wall_ms"] for mine, theirs in zip(runs[name], runs[baseline])]
+                entry[key] = summary(pairs)
+    return row
 
 
 def new_page(context, url, ready):

@@ -34,6 +34,7 @@ from .common import (
     new_page,
     run_py,
     summarise,
+    with_ratios,
 )
 from authfetch.coordinator import DEFAULT_LEEWAY  # noqa: E402 (common puts frontend/ on the path)
 
@@ -129,7 +130,7 @@ def open_contestants(browser, stub):
 def run(settings, browser, results, log):
     stub = StubProcess("--csrf", "off", "--access-ttl", str(PROACTIVE_TTL))
     try:
-        contestants = open_contestants(browser, stub)
+        contestants = [c for c in open_contestants(browser, stub) if settings.keeps(c.name)]
         runs = {c.name: [] for c in contestants}
         for rep in range(settings.reps):  # interleaved, so raw sees the same moments of the machine
             for contestant in contestants:
@@ -137,10 +138,8 @@ def run(settings, browser, results, log):
             log(f"proactive rep {rep + 1}/{settings.reps}: "
                 + ", ".join(f"{name} {r[-1]['wall_ms']:.0f} ms" for name, r in runs.items()))
         keys = ("wall_ms", "renewal_call_ms", "succeeded", "lost", "refresh_calls", "sent_twice")
-        row = results["proactive"] = {name: dict(summarise(r, *keys), runs=r) for name, r in runs.items()}
-        raw = row["raw"]["wall_ms"]["median"]
-        for entry in row.values():
-            entry["ratio_to_raw"] = entry["wall_ms"]["median"] / raw
+        row = {name: dict(summarise(r, *keys), runs=r) for name, r in runs.items()}
+        results["proactive"] = with_ratios(row, runs)
         results["proactive_setup"] = {"access_ttl_s": PROACTIVE_TTL, "leeway_s": DEFAULT_LEEWAY, "due_after_s": DUE_S,
                                       "expire_ahead_ms": EXPIRE_AHEAD_MS, "n": N}
         for context in {c.page.context for c in contestants}:

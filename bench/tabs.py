@@ -18,8 +18,10 @@ from .common import (
     embed_url,
     harness_url,
     new_page,
+    interleaved,
     run_py,
     summarise,
+    with_ratios,
 )
 
 TABS = 5
@@ -103,21 +105,18 @@ def open_groups(browser, stub):
 
 
 def run(settings, browser, stub, results, log):
-    contestants = open_groups(browser, stub)
-    row = results["tabs"] = {}
-    for contestant in contestants:
-        runs = [contestant.once(stub) for _ in range(settings.reps)]
-        row[contestant.name] = dict(
-            summarise(runs, "wall_ms", "succeeded", "lost", "refresh_calls", "reuse_detected"),
-            runs_with_reuse=sum(1 for r in runs if r["reuse_detected"]),
-            runs=runs,
+    contestants = [c for c in open_groups(browser, stub) if settings.keeps(c.name)]
+    runs = interleaved(settings.reps, contestants, lambda c, rep: c.once(stub), log, "tabs")
+    row = {}
+    for name, r in runs.items():
+        row[name] = dict(
+            summarise(r, "wall_ms", "succeeded", "lost", "refresh_calls", "reuse_detected"),
+            runs_with_reuse=sum(1 for one in r if one["reuse_detected"]),
+            runs=r,
         )
-        log(f"tabs {contestant.name}: {row[contestant.name]['refresh_calls']['median']:.0f} refreshes, "
-            f"{row[contestant.name]['reuse_detected']['median']:.0f} reuse, "
-            f"{row[contestant.name]['succeeded']['median']:.0f}/{TABS * PER_TAB} ok, "
-            f"{row[contestant.name]['wall_ms']['median']:.0f} ms")
-    raw = row["raw"]["wall_ms"]["median"]
-    for entry in row.values():
-        entry["ratio_to_raw"] = entry["wall_ms"]["median"] / raw
+        log(f"tabs {name}: {row[name]['refresh_calls']['median']:.0f} refreshes, "
+            f"{row[name]['reuse_detected']['median']:.0f} reuse, "
+            f"{row[name]['succeeded']['median']:.0f}/{TABS * PER_TAB} ok, {row[name]['wall_ms']['median']:.0f} ms")
+    results["tabs"] = with_ratios(row, runs)
     for context in {page.context for c in contestants for page in c.pages}:
         context.close()
