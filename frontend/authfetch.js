@@ -78,7 +78,7 @@ api._booted = (engine, profile, route, sign, signing) => {
     }
     return flags;
   };
-  let lastRequest = 0;
+  let lastRequest = 0; // counts down: Python numbers its requests to this engine 1, 2, 3...
 
   api.covers = (url) => (routeOf(new URL(url, location.href).href) & FLAGS.CREDENTIALED) !== 0;
 
@@ -96,7 +96,7 @@ api._booted = (engine, profile, route, sign, signing) => {
     if (flags < 0) throw new TypeError(`authfetch: ${url} is not a valid http(s) URL`);
     if (flags & signing) return signCall(url, method, headers, body);
     if (flags & FLAGS.COORDINATED && SAFE.has(method) && bodyKind(body) !== "stream") flags |= FLAGS.RECALLABLE;
-    const ident = ++lastRequest;
+    const ident = --lastRequest;
     const call = engine.request(ident, profile, url, method, headers, body ?? null, flags, null);
     const outcome = await (signal ? abortable(call, signal, () => engine.cancel(ident)) : call);
     if (!outcome.error) return outcome.response;

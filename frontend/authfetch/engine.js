@@ -55,7 +55,8 @@ export function createEngine(settings, environment = {}) {
   const readCookie = environment.readCookie || pageCookie;
   const clock = environment.now || (() => performance.now());
   const profiles = []; // per client: refreshOn, CSRF names, default headers, bearer
-  const entries = new Map(); // ident -> entry, for every request not yet settled
+  const entries = new Map(); // ident -> entry, for every request not yet settled (the callers
+  // number them apart: Python counts up from 1, the embed's JavaScript down from -1)
   const queues = { paced: [], free: [] }; // waiting to be sent (the gate is shut, or no slot)
   const keeper = createKeeper(); // answers Python reads, by number
   const stats = { replays: 0, recalls: 0, maxHeld: 0 };
@@ -70,6 +71,7 @@ export function createEngine(settings, environment = {}) {
   let { limit, refillAt } = maxInFlight === "auto" ? autoLimit(connections()) : { limit: maxInFlight, refillAt: maxInFlight };
   let autoChecks = maxInFlight === "auto" && limit === null ? AUTO_CHECKS : 0;
   let pacedFlying = 0;
+  let filling = true; // sending up to the limit (else waiting for refillAt)
   let listener = null;
   let reports = [];
 
@@ -118,8 +120,14 @@ export function createEngine(settings, environment = {}) {
   function pump() {
     if (gate !== "open") return;
     while (queues.free.length) transmit(queues.free.shift());
-    if (limit !== null && pacedFlying > refillAt) return;
-    while (queues.paced.length && (limit === null || pacedFlying < limit)) transmit(queues.paced.shift());
+    if (limit === null) {
+      while (queues.paced.length) transmit(queues.paced.shift());
+      return;
+    }
+    // Fill up to the limit, then wait until no more than refillAt are out before filling again.
+    if (pacedFlying <= refillAt) filling = true;
+    while (filling && queues.paced.length && pacedFlying < limit) transmit(queues.paced.shift());
+    if (pacedFlying >= limit) filling = false;
   }
 
   function finish(entry, outcome) {
@@ -260,6 +268,7 @@ export function createEngine(settings, environment = {}) {
   }
 
   function start(ident, profile, url, method, headers, body, flags, timeoutMs, resolve) {
+    if (entries.has(ident)) throw new Error(`authfetch engine: request number ${ident} is already in use`);
     const entry = {
       ident, profile, url, method, flags, resolve,
       headers: typeof headers === "string" ? JSON.parse(headers) : headers || null,

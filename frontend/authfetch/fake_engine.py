@@ -85,6 +85,7 @@ class FakeEngine:
         else:
             self.limit = self.refill_at = max_in_flight
         self.paced_flying = 0
+        self.filling = True
         self.listener = None
         self.reports = []
 
@@ -132,10 +133,16 @@ class FakeEngine:
             return
         while self.queues["free"]:
             self.transmit(self.queues["free"].pop(0))
-        if self.limit is not None and self.paced_flying > self.refill_at:
+        if self.limit is None:
+            while self.queues["paced"]:
+                self.transmit(self.queues["paced"].pop(0))
             return
-        while self.queues["paced"] and (self.limit is None or self.paced_flying < self.limit):
+        if self.paced_flying <= self.refill_at:
+            self.filling = True
+        while self.filling and self.queues["paced"] and self.paced_flying < self.limit:
             self.transmit(self.queues["paced"].pop(0))
+        if self.paced_flying >= self.limit:
+            self.filling = False
 
     def finish(self, entry, outcome):
         if entry.state == "done":
