@@ -16,6 +16,7 @@ median of REPS (5) repetitions; min and max go to bench/results.json. The scenar
 7. ``core``: the coordinator's decisions per second on CPython.
 8. ``profile``: where a steady request's time goes (bench/profile.py): the page's main thread
    split into the interpreter, its glue, engine.js and the browser, and each process's CPU.
+9. ``body``: a 1 MiB request body from Python: the copy to JavaScript against the round trip.
 
 ``raw`` always runs with a valid token: it is the floor the ratios divide by.
 
@@ -36,10 +37,10 @@ import time
 
 from playwright.sync_api import sync_playwright
 
-from . import bursts, coldstart, proactive, profile, report, tabs
+from . import body, bursts, coldstart, proactive, profile, report, tabs
 from .common import LAUNCH_ARGS, ROOT, Settings, StubProcess, chromium_executable
 
-SCENARIOS = ("burst", "writes", "steady", "proactive", "cold", "tabs", "core", "profile")
+SCENARIOS = ("burst", "writes", "steady", "proactive", "cold", "tabs", "core", "profile", "body")
 
 
 def parse_args(argv):
@@ -88,6 +89,8 @@ def main(argv=None):
                 tabs.run(settings, browser, stub, results, log)
             if settings.wants("profile"):
                 profile.run(settings, browser, stub, results, log)
+            if settings.wants("body"):
+                body.run(settings, browser, stub, results, log)
             if settings.wants("proactive"):
                 proactive.run(settings, browser, results, log)
             browser.close()

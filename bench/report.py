@@ -97,6 +97,10 @@ def tables(results):
             (name, f"{e['wall_us']:.0f}", f"{e['main thread busy']:.0f}", *(f"{e[g]:.0f}" for g in GROUPS),
              *(f"{e.get(p, 0):.0f}" for p in processes))
             for name, e in row.items()])
+    if "body" in results:
+        row = results["body"]
+        print(f"9. A {row['bytes']:,}-byte request body: raw round trip, authfetch's POST, and the copy from Python alone")
+        table(("contestant", "ms"), [(name, span(e, "ms")) for name, e in row.items() if name != "bytes"])
     if "core" in results:
         print(f"7. Coordinator on CPython: {results['core']['decisions_per_second']:,.0f} decisions per second\n")
 
@@ -132,6 +136,11 @@ def targets(results):
         ok = every_run(entry, lambda r: r["refresh_calls"] == 1 and r["lost"] == 0 and r["sent_twice"] == 0)
         print(f"  {mark(ok)} {name} proactive: exactly 1 refresh, 0 lost, nothing sent twice in every run")
         speed(name, "proactive", entry, PROACTIVE_TARGET)
+    body = results.get("body", {})
+    for runtime in ("mpy", "py"):
+        if f"copy-{runtime}" in body:
+            copy, trip = med(body[f"copy-{runtime}"], "ms"), med(body["raw"], "ms")
+            print(f"  {mark(copy <= trip)} copy of a 1 MiB body from {runtime} <= the round trip: {copy:.1f} ms vs {trip:.1f} ms")
     for name in MICROPYTHON if "cold_start" in results else ():
         cold = med(results["cold_start"][name], "cold_ms")
         print(f"  {mark(cold <= TARGET_MS)} {name} cold start (MicroPython) <= {TARGET_MS} ms: {cold:.0f} ms")

@@ -39,6 +39,7 @@ def parse_args(argv):
         default="on",
         help="send COOP/COEP headers so PyScript workers can reach the page (default on)",
     )
+    p.add_argument("--csp", help="send this Content-Security-Policy with every HTML page (default: none)")
     return p.parse_args(argv)
 
 
@@ -54,6 +55,7 @@ def main(argv=None):
             test_controls=args.test_controls,
             cors_origins=args.cors_origin,
             isolation=args.isolation == "on",
+            csp=args.csp,
         )
     except ValueError as error:
         sys.exit(f"server_stub: {error}")

@@ -155,6 +155,27 @@ class Isolation:
         await self.app(scope, receive, send_isolated)
 
 
+class Csp:
+    """Adds the configured Content-Security-Policy to every HTML response (the pages)."""
+
+    def __init__(self, app, policy):
+        self.app = app
+        self.header = (b"content-security-policy", policy.encode())
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_policy(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if any(name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in headers):
+                    message = dict(message, headers=headers + [self.header])
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)
+
+
 def control_routes(state):
     async def expire(request):
         state.access.expire_all()
@@ -244,6 +265,8 @@ def build_app(settings):
         routes=routes,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, 500: _server_error},
     )
+    if settings.csp:
+        app = Csp(app, settings.csp)
     if settings.isolation:
         app = Isolation(app)  # inside the Guard, whose connection drop needs uvicorn's own send
     outer = Guard(app, state)

@@ -19,6 +19,7 @@ class Settings:
         test_controls=False,
         cors_origins=(),
         isolation=True,
+        csp=None,
         app_root=None,
     ):
         for name, value in (
@@ -41,4 +42,9 @@ class Settings:
         # Cross-origin isolation (COOP/COEP): a PyScript worker reaches the page's document (and so
         # the CSRF cookie) only through SharedArrayBuffer, which browsers give isolated pages only.
         self.isolation = bool(isolation)
+        # A Content-Security-Policy for every page (HTML) it serves: shows which policy a page
+        # using authfetch needs (README, tests/browser/test_csp.py).
+        if csp is not None and (not isinstance(csp, str) or not csp.strip() or "\n" in csp):
+            raise ValueError(f"csp must be a one-line policy, got {csp!r}")
+        self.csp = csp
         self.app_root = app_root

@@ -28,9 +28,10 @@ const CREDENTIALED = 1; // cookies ("include"), the bearer token, the CSRF heade
 const COORDINATED = 2; // through the gate: held during a refresh, its refresh-wanted answer reported
 const RECALLABLE = 4; // a safe method with a replayable body: may be aborted and sent again
 const PACED = 8; // goes to the origin max_in_flight is for
-const HEX = 32; // a string body of hex digits that stands for bytes (MicroPython's bytes)
 
-import { bodyKind, connectionsFor, createKeeper, fromHex, pageCookie, protocolOf } from "./wire.js";
+import { bodyKind, connectionsFor, createKeeper, fromHexInto, pageCookie, protocolOf } from "./wire.js";
+
+export { bodyKind, fromHexInto };
 
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 const AUTO_CHECKS = 3; // answers after which an unknown protocol stays unknown (no limit)
@@ -249,7 +250,7 @@ export function createEngine(settings, environment = {}) {
     // Bodies become what the browser sends, once: a replay carries the same bytes.
     if (body == null) return;
     if (typeof body === "string") {
-      entry.body = flags & HEX ? fromHex(body) : body;
+      entry.body = body;
       return;
     }
     const kind = bodyKind(body);
@@ -403,8 +404,7 @@ export function createEngine(settings, environment = {}) {
   };
 }
 
-export const FLAGS = { CREDENTIALED, COORDINATED, RECALLABLE, PACED, HEX };
-export { bodyKind };
+export const FLAGS = { CREDENTIALED, COORDINATED, RECALLABLE, PACED };
 
 // Importing the module is enough for Python to find it (PyScript js_modules, the embed).
-globalThis.authfetchEngine = { createEngine, bodyKind, FLAGS };
+globalThis.authfetchEngine = { createEngine, bodyKind, fromHexInto, FLAGS };

@@ -45,15 +45,15 @@ class JsWire:
     def __init__(self, engine_js):
         self._engine = engine_js
         self.engine = engine_js  # the embed's JavaScript sends through it too
-        # The hot path's two functions, looked up once (engine.js methods need no ``this``).
+        # The hot path's function, looked up once (engine.js methods need no ``this``).
         self._submit = engine_js.submit
+        self._from_hex_into = engine_module().fromHexInto
 
     def submit(self, ident, profile, request, flags):
         body = request.content
         if body is not None:
             if not isinstance(body, str):
-                body, extra = body_for_js(body, to_js)
-                flags |= extra
+                body = body_for_js(body, to_js, self._from_hex_into)
         elif request.native is not None:
             body = request.native
         elif request.stream is not None:

@@ -53,12 +53,13 @@ const HEX_DIGITS = (() => {
   return table;
 })();
 
-export function fromHex(text) {
-  const bytes = new Uint8Array(text.length >> 1);
-  for (let i = 0, j = 0; i < bytes.length; i++, j += 2) {
-    bytes[i] = (HEX_DIGITS[text.charCodeAt(j)] << 4) | HEX_DIGITS[text.charCodeAt(j + 1)];
+export function fromHexInto(target, offset, text) {
+  // MicroPython's bytes arrive as hex, a chunk at a time (see ffi.py): decode into place.
+  const count = text.length >> 1;
+  for (let i = 0, j = 0; i < count; i++, j += 2) {
+    target[offset + i] = (HEX_DIGITS[text.charCodeAt(j)] << 4) | HEX_DIGITS[text.charCodeAt(j + 1)];
   }
-  return bytes;
+  return count;
 }
 
 function toHex(bytes) {

@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { FLAGS, createEngine } from "../../frontend/authfetch/engine.js";
+import { FLAGS, createEngine, fromHexInto } from "../../frontend/authfetch/engine.js";
 
-const { CREDENTIALED, COORDINATED, RECALLABLE, PACED, HEX } = FLAGS;
+const { CREDENTIALED, COORDINATED, RECALLABLE, PACED } = FLAGS;
 const GET_FLAGS = CREDENTIALED | COORDINATED | RECALLABLE | PACED;
 const PROFILE = JSON.stringify({ refreshOn: [401], csrfCookie: "csrf", csrfHeader: "X-CSRF-Token", headers: [], bearer: true });
 
@@ -101,9 +101,16 @@ test("recall takes back the safe requests of the stale generation; only unpaced 
   }
 });
 
-test("a replay re-reads the CSRF cookie and carries the same bytes (hex for MicroPython)", async () => {
+test("MicroPython's bytes decode into place from hex chunks", () => {
+  const target = new Uint8Array(5);
+  assert.equal(fromHexInto(target, 0, "00ff"), 2);
+  assert.equal(fromHexInto(target, 2, "41Fe0a"), 3);
+  assert.deepEqual([...target], [0, 255, 65, 254, 10]);
+});
+
+test("a replay re-reads the CSRF cookie and carries the same bytes", async () => {
   const { submit, sent, apply, settle, jar } = setup();
-  submit(1, CREDENTIALED | COORDINATED | HEX, { method: "POST", body: "00ff41" });
+  submit(1, CREDENTIALED | COORDINATED, { method: "POST", body: new Uint8Array([0, 255, 65]) });
   await settle();
   assert.equal(sent[0].init.headers.get("x-csrf-token"), "c1");
   assert.deepEqual([...sent[0].init.body], [0, 255, 65]);
