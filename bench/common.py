@@ -54,6 +54,9 @@ class Settings:
         self.wave = 50
         self.waves = 5
         self.steady_rounds = 4 if quick else 20
+        # proactive: one burst per repetition, its raw figure moves by up to 40 % between
+        # repetitions on this machine, so it takes twice the repetitions
+        self.proactive_reps = 2 * self.reps
 
     def wants(self, scenario):
         return self.only is None or scenario in self.only

@@ -132,10 +132,10 @@ def run(settings, browser, results, log):
     try:
         contestants = [c for c in open_contestants(browser, stub) if settings.keeps(c.name)]
         runs = {c.name: [] for c in contestants}
-        for rep in range(settings.reps):  # interleaved, so raw sees the same moments of the machine
+        for rep in range(settings.proactive_reps):  # interleaved: raw sees the same moments of the machine
             for contestant in contestants:
                 runs[contestant.name].append(contestant.once(stub))
-            log(f"proactive rep {rep + 1}/{settings.reps}: "
+            log(f"proactive rep {rep + 1}/{settings.proactive_reps}: "
                 + ", ".join(f"{name} {r[-1]['wall_ms']:.0f} ms" for name, r in runs.items()))
         keys = ("wall_ms", "renewal_call_ms", "succeeded", "lost", "refresh_calls", "sent_twice")
         row = {name: dict(summarise(r, *keys), runs=r) for name, r in runs.items()}

@@ -171,3 +171,12 @@ def chart(results, path):
     axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":  # python -m bench.report: the tables and targets of bench/results.json
+    import json
+    import pathlib
+
+    saved = json.loads((pathlib.Path(__file__).parent / "results.json").read_text())
+    tables(saved)
+    targets(saved)
