@@ -24,7 +24,7 @@ $(STAMPS)/bench: pyproject.toml $(STAMPS)/python
 	$(PY) -m pip install --quiet -e '.[bench]'
 	@touch $@
 
-deps: $(STAMPS)/python $(STAMPS)/npm
+deps: $(STAMPS)/python $(STAMPS)/npm $(STAMPS)/wheels/index.json
 
 $(STAMPS)/python: pyproject.toml
 	@mkdir -p $(STAMPS)
@@ -37,6 +37,10 @@ $(STAMPS)/npm: package.json package-lock.json
 	@mkdir -p $(STAMPS)
 	npm ci --no-audit --no-fund
 	@touch $@
+
+# The wheels authfetch.sync loads into Pyodide (requests, pyodide-http...), served at /vendor/wheels/.
+$(STAMPS)/wheels/index.json: frontend/wheels.txt scripts/fetch_wheels.py $(STAMPS)/python
+	$(PY) scripts/fetch_wheels.py $(STAMPS)/wheels
 
 chromium: $(STAMPS)/python
 	@sh scripts/ensure_chromium.sh $(PY)

@@ -33,6 +33,7 @@ VENDOR = {
     "pyscript": "node_modules/@pyscript/core/dist",
     "pyodide": "node_modules/pyodide",
     "micropython": "node_modules/@micropython/micropython-webassembly-pyscript",
+    "wheels": ".stamps/wheels",  # what authfetch.sync loads into Pyodide (make deps fetches them)
 }
 
 # Module scripts and WebAssembly need their real types, whatever the host's mime table says.

@@ -99,6 +99,29 @@ async def sign_in():
     await load_profile()
 
 
+async def enable_sync():
+    """Pyodide only: load requests and pyodide-http from this server, send them through api."""
+    import authfetch.sync
+
+    await authfetch.sync.load("/vendor/wheels/")
+    authfetch.sync.install(api)
+    element("sync-section").hidden = False
+
+
+async def run_sync_call():
+    """A plain synchronous requests call (in a task, so the interpreter can wait for it)."""
+    import requests
+
+    try:
+        answer = requests.get(str(window.location.origin) + "/api/v1/users/profile")
+        text = "requests.get: %d %s" % (answer.status_code, answer.json()["data"]["username"])
+    except AuthFetchError as error:
+        text = "requests.get: " + type(error).__name__ + ": " + str(error)
+    element("sync-result").textContent = text
+    log(text)
+    update_stats()
+
+
 async def sign_out():
     await api.logout()
     log("signed out")
@@ -148,6 +171,9 @@ async def boot():
     element("login-form").addEventListener("submit", create_proxy(on_submit))
     element("reload-button").addEventListener("click", create_proxy(lambda e: asyncio.create_task(load_profile())))
     element("logout-button").addEventListener("click", create_proxy(lambda e: asyncio.create_task(sign_out())))
+    if sys.implementation.name != "micropython":
+        await enable_sync()
+        element("sync-button").addEventListener("click", create_proxy(lambda e: asyncio.create_task(run_sync_call())))
     await load_profile()
     element("app").setAttribute("data-state", "ready")
     asyncio.create_task(poll())

@@ -17,6 +17,7 @@ from .config import (
     DEFAULT_REFRESH_TIMEOUT,
     DEFAULT_TIMEOUT,
     METHODS,
+    ONCE,
     RECALLABLE,
     SAFE_METHODS,
     SIGN_IN,
@@ -135,14 +136,17 @@ class AuthClient:
     def delete(self, url, *, headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
         return self._go(url, "DELETE", headers, body, json, timeout, auth)
 
-    async def _go(self, url, method, headers, body, json, timeout, auth):
+    async def _go(self, url, method, headers, body, json, timeout, auth, once=False):
         request = self._build(url, method, headers, body, json, timeout, auth)
+        request.once = once
         flags = self.options.route(request.url) if request.auth else 0
+        if once:
+            flags |= ONCE
         if flags & SIGN_IN:
             return await self._sign_in(request, flags)  # however it is called, a sign-in revives the session
         if flags & SIGN_OUT:
             return await self._sign_out(request, flags)
-        if flags & COORDINATED and request.method in SAFE_METHODS and request.stream is None:
+        if flags & COORDINATED and request.method in SAFE_METHODS and request.replayable:
             flags |= RECALLABLE
         session = self._session
         ident = session.ident()

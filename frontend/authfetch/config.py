@@ -27,6 +27,7 @@ CREDENTIALED = 1  # cookies, the bearer token, the CSRF header on unsafe methods
 COORDINATED = 2  # through the gate: held during a refresh, a refresh-wanted answer reported
 RECALLABLE = 4  # a safe method with a replayable body: may be aborted and sent again
 PACED = 8  # goes to the refresh URL's origin, whose connections max_in_flight counts
+ONCE = 16  # its body may be sent only once (a stream, a generator): a 401 is not replayed
 # Only for the client: a fetch to the sign-in or sign-out URL starts or ends the session.
 SIGN_IN = 1 << 8
 SIGN_OUT = 1 << 9

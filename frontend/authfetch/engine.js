@@ -28,6 +28,7 @@ const CREDENTIALED = 1; // cookies ("include"), the bearer token, the CSRF heade
 const COORDINATED = 2; // through the gate: held during a refresh, its refresh-wanted answer reported
 const RECALLABLE = 4; // a safe method with a replayable body: may be aborted and sent again
 const PACED = 8; // goes to the origin max_in_flight is for
+const ONCE = 16; // its body may be sent only once (a generator handed to requests): never replayed
 
 import { bodyKind, connectionsFor, createKeeper, fromHexInto, pageCookie, protocolOf } from "./wire.js";
 
@@ -216,7 +217,7 @@ export function createEngine(settings, environment = {}) {
       if (!entry.replayed && entry.generation === generation) seq = trip();
       entry.state = "held";
       entry.response = response;
-      report(["answered", entry.ident, entry.generation, entry.replayed, !entry.stream, seq]);
+      report(["answered", entry.ident, entry.generation, entry.replayed, !entry.stream && !(entry.flags & ONCE), seq]);
     } else {
       finish(entry, { response });
     }
@@ -404,7 +405,7 @@ export function createEngine(settings, environment = {}) {
   };
 }
 
-export const FLAGS = { CREDENTIALED, COORDINATED, RECALLABLE, PACED };
+export const FLAGS = { CREDENTIALED, COORDINATED, RECALLABLE, PACED, ONCE };
 
 // Importing the module is enough for Python to find it (PyScript js_modules, the embed).
 globalThis.authfetchEngine = { createEngine, bodyKind, fromHexInto, FLAGS };

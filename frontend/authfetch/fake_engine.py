@@ -219,7 +219,7 @@ class FakeEngine:
                 seq = self.trip()
             entry.state = "held"
             entry.reply = result
-            self.report(["answered", entry.ident, entry.generation, entry.replayed, entry.request.stream is None, seq])
+            self.report(["answered", entry.ident, entry.generation, entry.replayed, entry.request.replayable, seq])
         else:
             self.finish(entry, {"reply": result})
         self.pump()

@@ -58,3 +58,44 @@ async def bytes_from_js(engine_js, kept):
     if MICROPYTHON:
         return bytes.fromhex(str(await engine_js.hex(kept)))
     return (await engine_js.bytes(kept)).to_bytes()
+
+
+# -- waiting synchronously (Pyodide; authfetch.sync) ----------------------------------------------
+
+
+def can_run_sync():
+    """Whether synchronous code may wait for a promise here (JS Promise Integration: Pyodide
+    entered through an async call, in a browser that has it)."""
+    if MICROPYTHON:
+        return False
+    try:
+        from pyodide.ffi import can_run_sync as can
+    except ImportError:
+        return False
+    return can()
+
+
+def run_sync(awaitable):
+    from pyodide.ffi import run_sync as run
+
+    return run(awaitable)
+
+
+async def load_wheels(base_url, index_name):
+    """Load every wheel listed in ``base_url/index_name`` ({"wheels": [file names]}) into Pyodide."""
+    import json
+
+    import js
+    import pyodide_js
+
+    base = str(js.URL.new(base_url, str(js.location.origin) + "/").href)
+    base = base if base.endswith("/") else base + "/"
+    answer = await js.fetch(base + index_name)
+    if not answer.ok:
+        from .errors import UsageError
+
+        raise UsageError(f"no wheel list at {base + index_name} (HTTP {answer.status})")
+    names = json.loads(str(await answer.text()))["wheels"]
+    _, to_js = ffi()
+    await pyodide_js.loadPackage(to_js([base + name for name in names]))
+    return names

@@ -57,13 +57,13 @@ class Headers:
 class Request:
     """What the caller asked for, normalised once; replays send it again unchanged.
 
-    ``content`` is the body as bytes or str (replayable), ``stream`` a body the transport can
-    send only once, ``native`` a browser body (FormData, Blob, URLSearchParams) the engine
-    buffers on first send. ``headers`` are the call's own (the client's defaults are the
+    ``content`` is the body as bytes or str (replayable unless ``once``), ``stream`` a body the
+    transport can send only once, ``native`` a browser body (FormData, Blob, URLSearchParams)
+    the engine buffers on first send. ``headers`` are the call's own (the client's defaults are the
     engine's), None when there are none.
     """
 
-    def __init__(self, method, url, headers=None, content=None, native=None, stream=None, timeout=None, auth=True):
+    def __init__(self, method, url, headers=None, content=None, native=None, stream=None, timeout=None, auth=True, once=False):
         self.method = method
         self.url = url
         self.headers = headers
@@ -72,10 +72,11 @@ class Request:
         self.stream = stream
         self.timeout = timeout
         self.auth = auth
+        self.once = once  # content that stands for a one-shot body (a generator): never replayed
 
     @property
     def replayable(self):
-        return self.stream is None
+        return self.stream is None and not self.once
 
     def __repr__(self):
         return f"<Request {self.method} {self.url}>"

@@ -143,8 +143,9 @@ class Session:
             )
         if code == NON_REPLAYABLE:
             return NonReplayableBody(
-                f"{described} got {response.status} and its body is a stream that was already "
-                f"sent, so it cannot be replayed; the session was renewed: send a new request",
+                f"{described} got {response.status} and its body could be sent only once (a stream, "
+                f"or a generator or file handed to requests), so it cannot be replayed; the session "
+                f"was renewed: send a new request",
                 request=request,
                 response=response,
             )

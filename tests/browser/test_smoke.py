@@ -7,6 +7,15 @@ import pytest
 
 from .conftest import BOOT_TIMEOUT_MS, RUNTIMES
 
+@pytest.fixture
+def context(browser):
+    """A fresh browser context, closed even when the test fails (a demo page left open keeps
+    polling and would add refresh calls to the next test's counts)."""
+    context = browser.new_context()
+    yield context
+    context.close()
+
+
 # Chromium logs every 4xx a page's fetch receives as a console error; those are expected here.
 EXPECTED_CONSOLE = re.compile(r"Failed to load resource: the server responded with a status of 40[13]")
 
@@ -16,13 +25,13 @@ def unexpected(errors):
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_demo_boots_offline_and_signs_in(browser, stub, runtime):
-    context = browser.new_context()
+def test_demo_boots_offline_and_signs_in(context, stub, runtime):
     page = context.new_page()
     errors, outside = [], []
     page.on("console", lambda m: m.type == "error" and errors.append(m.text))
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:")) else outside.append(r.url))
+    local = ("http://127.0.0.1", "blob:http://127.0.0.1", "data:")  # blob: pyodide-http's own worker
+    page.on("request", lambda r: None if r.url.startswith(local) else outside.append(r.url))
     ready = "py:ready" if runtime == "py" else "mpy:ready"
     page.add_init_script(
         f"addEventListener('{ready}', () => {{ window.__pyscriptReady = true }}, {{capture: true}});"
@@ -41,11 +50,9 @@ def test_demo_boots_offline_and_signs_in(browser, stub, runtime):
     assert outside == [], f"requests left 127.0.0.1: {outside}"
     assert unexpected(errors) == [], f"console errors: {unexpected(errors)}"
     print(f"[{runtime}] demo ready in {boot_s:.2f} s")
-    context.close()
 
 
-def test_demo_survives_an_access_token_expiry(browser, stub):
-    context = browser.new_context()
+def test_demo_survives_an_access_token_expiry(context, stub):
     page = context.new_page()
     page.goto(f"{stub.url}?runtime=mpy")
     page.wait_for_selector("#app[data-state=ready]", timeout=BOOT_TIMEOUT_MS)
@@ -59,7 +66,6 @@ def test_demo_survives_an_access_token_expiry(browser, stub):
     assert page.is_visible("#profile-section") and not page.is_visible("#login-section")
     stats = stub.stats()
     assert stats["refresh_calls"] == 1 and stats["reuse_detected"] == 0, stats
-    context.close()
 
 
 def test_harness_boots_under_both_interpreters(harness):
@@ -88,3 +94,19 @@ def test_demo_counts_its_tabs_and_names_who_refreshed(browser, stub):
     second.close()
     first.wait_for_function("() => document.getElementById('tabs').textContent === '1'")
     context.close()
+
+
+def test_demo_shows_sync_requests_surviving_an_expiry(context, stub):
+    page = context.new_page()
+    page.goto(f"{stub.url}?runtime=py")
+    page.wait_for_selector("#app[data-state=ready]", timeout=BOOT_TIMEOUT_MS)
+    page.click("#login-button")
+    page.wait_for_selector("#profile-section:not([hidden])", timeout=10_000)
+    assert page.is_visible("#sync-section")
+    stub.reset()
+    stub.expire()
+    page.click("#sync-button")
+    page.wait_for_function("() => document.getElementById('sync-result').textContent !== ''", timeout=20_000)
+    assert page.inner_text("#sync-result") == "requests.get: 200 demo"
+    stats = stub.stats()
+    assert stats["refresh_calls"] == 1 and stats["reuse_detected"] == 0, (stats, page.inner_text("#events"))

@@ -644,3 +644,21 @@ async def test_the_in_flight_limit_holds_only_requests_to_its_own_origin():
     assert server.count("/api/v1/users/profile") == 0, "the limit of 1 let a second request out"
     slow.open()
     assert (await poll).status == 200 and (await queued).status == 200
+
+
+async def test_the_sync_path_says_what_it_needs_where_it_cannot_run():
+    # MicroPython has no requests; CPython and Pyodide without pyodide-http cannot patch it.
+    import sys
+
+    import authfetch.sync
+
+    server = FakeServer()
+    api = client(server)
+    try:
+        authfetch.sync.install(api)
+        raise AssertionError("expected UsageError")
+    except UsageError as error:
+        if sys.implementation.name == "micropython":
+            assert "needs Pyodide" in str(error) and "MicroPython has no requests" in str(error), str(error)
+        else:
+            assert "pyodide-http" in str(error) and "authfetch.sync.load" in str(error), str(error)

@@ -51,6 +51,6 @@ def test_the_engine_flags_are_the_same_numbers_on_both_sides():
     source = (ROOT / "frontend/authfetch/engine.js").read_text()
     declared = {name: int(value) for name, value in re.findall(r"^const ([A-Z]+) = (\d+);", source, re.M)}
     python = {"CREDENTIALED": config.CREDENTIALED, "COORDINATED": config.COORDINATED,
-              "RECALLABLE": config.RECALLABLE, "PACED": config.PACED}
+              "RECALLABLE": config.RECALLABLE, "PACED": config.PACED, "ONCE": config.ONCE}
     assert {name: declared.get(name) for name in python} == python
     assert not (config.SIGN_IN | config.SIGN_OUT) & sum(python.values()), "client-only flags must not reach the engine"

@@ -2,7 +2,8 @@
 
 A snippet defines ``async def main():`` returning JSON-able data; these names are in scope:
 ``authfetch``, ``asyncio``, ``json``, ``client(**options)`` (a fresh AuthClient with its own
-transport, so tests do not share refresh state), ``many(n, make)`` and ``outcome(result)``.
+transport, so tests do not share refresh state), ``many(n, make)``, ``outcome(result)`` and
+``url(path)`` (absolute, on the page's origin).
 """
 
 import asyncio
@@ -55,6 +56,11 @@ async def control(name, payload=None):
     finally:
         plain.close()
     return response.status
+
+
+def url(path):
+    """An absolute URL on the page's origin (a worker's own location is a blob: URL of it)."""
+    return str(js.location.origin) + path
 
 
 def outcome(result):
@@ -112,6 +118,7 @@ async def run(code):
         "outcome": outcome,
         "outcomes": outcomes,
         "control": control,
+        "url": url,
         "kept": kept,
         "forget": forget,
         "RUNTIME": RUNTIME,
