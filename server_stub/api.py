@@ -84,6 +84,8 @@ class Api:
             if "body" in fault:
                 return raw_response(status, fault["body"])
             return envelope(status, None, "injected fault")
+        if not request.cookies.get(REFRESH_COOKIE):
+            return envelope(401, None, "no_refresh_token")  # no session to renew: not signed in
         try:
             outcome = s.refresh.rotate(request.cookies.get(REFRESH_COOKIE))
         except TokenRejected as rejected:

@@ -19,7 +19,7 @@ from .errors import AuthFetchError
 
 create_proxy, to_js = ffi()
 
-PAGE_EVENTS = ("refresh", "refresh-failed", "session-expired")
+PAGE_EVENTS = ("refresh", "refresh-failed", "session-expired", "no-session")
 _live = []  # the embed's client and proxies, kept alive for the page's life
 
 
@@ -43,7 +43,7 @@ def boot():
     login_url = settings.get("loginUrl")
 
     def dispatch(event):
-        cancelable = event.name == "session-expired" and bool(login_url)
+        cancelable = event.name in ("session-expired", "no-session") and bool(login_url)
         init = to_js({"detail": _detail(event.fields), "cancelable": cancelable})
         proceed = js.window.dispatchEvent(js.CustomEvent.new("authfetch:" + event.name, init))
         if cancelable and proceed:

@@ -8,6 +8,7 @@ told about every request: it is told what needs a decision, and answers with *co
 
 Inputs: ``answered`` (a coordinated request got a refresh-wanted answer, e.g. a 401: the
 engine holds it and reports it), ``due`` (a request started after the renewal fell due),
+``authenticated`` (a credentialed answer came back 2xx: there is a session),
 ``refresh_succeeded`` / ``refresh_failed`` / ``retry_refresh`` (the refresh call), ``wake``
 (a timer, or the page woke up), ``remote_refreshed`` / ``signed_in`` / ``end_session``
 (another tab, a sign-in, a sign-out), ``close``. Each comes with the current time.
@@ -47,8 +48,9 @@ The refresh outcome:
     success                       -> generation += 1; the gate opens with the new credential,
                                      held requests go out (replays flagged); emit "refresh"
     400 / 401 / 403 / reused      -> session ends: what waits fails SESSION_EXPIRED,
-                                     "session-expired" once; the gate ends, later requests fail
-                                     unsent until a sign-in
+                                     "session-expired" once ("no-session" if this page never
+                                     saw a session: a first visit, signed out, is no alarm); the
+                                     gate ends, later requests fail unsent until a sign-in
     anything else (network, 5xx,  -> retry after jittered exponential backoff (Retry-After
     408, 429, bad body, timeout)     honoured) up to ``refresh_retries``; then what waits fails
                                      REFRESH_FAILED, "refresh-failed", the gate opens with the
@@ -74,6 +76,7 @@ OPEN = "open"
 PAUSED = "paused"
 
 SESSION_EXPIRED = "session-expired"
+NO_SESSION = "no-session"  # ended as SESSION_EXPIRED, but there never was a session here
 REFRESH_FAILED = "refresh-failed"
 NON_REPLAYABLE = "non-replayable"
 
@@ -191,6 +194,7 @@ class Coordinator:
         self.closed = False  # no client left: no renewals, no retries for nobody
         self.recalled_generation = None  # the generation whose safe requests were recalled
         self.seen = 0  # the engine's trips read so far
+        self.known = False  # this page has seen a session: a sign-in, a renewal, a 2xx answer
         self.stats = Stats()
 
     # -- inputs: what the engine reports ------------------------------------------------------
@@ -218,6 +222,12 @@ class Coordinator:
             commands.append(Verdict(ident, REPLAY))
         return commands + [self.gate()]
 
+    def authenticated(self, generation, now):
+        """A credentialed request of ``generation`` was answered 2xx: a session exists."""
+        if generation == self.generation and self.session == LIVE:
+            self.known = True
+        return [self.gate()]
+
     def due(self, now, *, seen):
         """A request started after the renewal fell due; the engine paused and waits.
 
@@ -241,14 +251,18 @@ class Coordinator:
         commands = self._new_credentials(now, token, lifetime)
         return commands + [Emit("refresh", {"generation": self.generation, "source": "local"}), self.gate()]
 
-    def refresh_failed(self, now, *, status=None, definitive=False, retry_after=None, error=None, epoch=None, waiting=True):
+    def refresh_failed(
+        self, now, *, status=None, definitive=False, retry_after=None, error=None, epoch=None, waiting=True, seen=False
+    ):
         """The refresh call failed: an HTTP ``status``, or none for a network error or timeout.
-        ``waiting``: whether any request waits in the engine (a closed client gives up without)."""
+        ``waiting``: whether any request waits in the engine (a closed client gives up without).
+        ``seen``: the page showed a session when the round began (its session cookie)."""
         if self._stale(epoch):
             return [self.gate()]
         if definitive or status in DEFINITIVE_REFRESH_STATUSES:
             self._end_round()
-            return self.end_session(SESSION_EXPIRED, status=status, error=error)
+            ended = SESSION_EXPIRED if self.known or seen else NO_SESSION
+            return self.end_session(ended, status=status, error=error)
         if self._worth_retrying(waiting) and self.attempt <= self.refresh_retries and (
             retry_after is None or retry_after <= MAX_RETRY_AFTER
         ):
@@ -295,17 +309,19 @@ class Coordinator:
         return self._new_credentials(now, token, lifetime) + [self.gate()]
 
     def end_session(self, reason=SIGNED_OUT, *, status=None, error=None):
-        """The session is over: ``SESSION_EXPIRED`` (the server said so) or ``SIGNED_OUT``."""
+        """The session is over: ``SESSION_EXPIRED`` (the server said so), ``NO_SESSION`` (it
+        said so on a page that never had one: a first visit) or ``SIGNED_OUT``."""
         if self.session != LIVE:
             return [FailWaiting(SESSION_EXPIRED), self.gate()]
-        self.session = ENDED if reason == SESSION_EXPIRED else SIGNED_OUT
+        self.session = SIGNED_OUT if reason == SIGNED_OUT else ENDED
         self.refresh_at = None
         self.token = None
+        self.known = False
         if reason == SIGNED_OUT:
             self._new_epoch()
         commands = [FailWaiting(SESSION_EXPIRED), Schedule(None)]
-        if reason == SESSION_EXPIRED:
-            commands.append(Emit("session-expired", {"status": status, "error": error}))
+        if reason != SIGNED_OUT:  # "no-session": a first visit, not signed in yet; no alarm
+            commands.append(Emit(reason, {"status": status, "error": error}))
         return commands + [self.gate()]
 
     def close(self):
@@ -347,6 +363,7 @@ class Coordinator:
         (a 5 s token with a 30 s leeway would otherwise refresh before every request)."""
         self.generation += 1
         self.token = token
+        self.known = True
         if lifetime is None or self.leeway is None or self.closed:
             self.refresh_at = None
             return [Schedule(None)]

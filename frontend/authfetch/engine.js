@@ -11,7 +11,8 @@
 //
 // Decisions stay with the Python coordinator. The engine asks by *reporting*, in batches:
 // an answer that wants a refresh (a 401 of a coordinated request) is held, not delivered, and
-// reported; a coordinated request started after the renewal falls due is reported too. It then
+// reported; a coordinated request started after the renewal falls due is reported too; so is
+// the first 2xx answer of each credential (the page has a session). It then
 // carries out the coordinator's commands (apply): open, pause or end the gate, replay or
 // deliver or fail a held request, recall the safe requests still out with a stale credential,
 // fail what waits, set the due time.
@@ -67,6 +68,7 @@ export function createEngine(settings, environment = {}) {
   let gate = "open"; // "open" | "paused" | "ended"
   let endReason = "session-expired";
   let tripSeq = 0; // trips so far; the coordinator says how many it has seen
+  let authenticated = -1; // the last generation a 2xx answer was reported for
   let trippedGeneration = -1;
   let dueAt = null; // clock() ms after which a coordinated request trips the renewal
   // limit: most paced requests in the browser's hands; refillAt: send more once this few are.
@@ -219,6 +221,10 @@ export function createEngine(settings, environment = {}) {
       entry.response = response;
       report(["answered", entry.ident, entry.generation, entry.replayed, !entry.stream && !(entry.flags & ONCE), seq]);
     } else {
+      if (entry.flags & COORDINATED && response.ok && entry.generation !== authenticated) {
+        authenticated = entry.generation; // once per credential: the coordinator knows a session exists
+        report(["authenticated", entry.generation]);
+      }
       finish(entry, { response });
     }
     pump();

@@ -2,10 +2,12 @@
 
     api.on("refresh", lambda event: print(event.name, event.generation))
 
-Names: refresh-start, refresh, refresh-failed, session-expired, replay.
+Names: refresh-start, refresh, refresh-failed, session-expired, no-session, replay.
+("no-session": the refresh found no session to renew on a page that never had one, a first
+visit before signing in; "session-expired": a session this page had has ended.)
 """
 
-EVENT_NAMES = ("refresh-start", "refresh", "refresh-failed", "session-expired", "replay")
+EVENT_NAMES = ("refresh-start", "refresh", "refresh-failed", "session-expired", "no-session", "replay")
 
 
 class Event:

@@ -74,6 +74,7 @@ class FakeEngine:
         self.gate = "open"
         self.end_reason = "session-expired"
         self.trip_seq = 0
+        self.authenticated = -1
         self.tripped_generation = -1
         self.due_at = None
         # "auto": twice the connections the fake browser has (transport.limit), refilled once
@@ -221,6 +222,9 @@ class FakeEngine:
             entry.reply = result
             self.report(["answered", entry.ident, entry.generation, entry.replayed, entry.request.replayable, seq])
         else:
+            if entry.flags & COORDINATED and 200 <= result.status < 300 and entry.generation != self.authenticated:
+                self.authenticated = entry.generation
+                self.report(["authenticated", entry.generation])
             self.finish(entry, {"reply": result})
         self.pump()
 

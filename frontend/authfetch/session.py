@@ -47,6 +47,7 @@ class Session:
         self.listeners = []  # (client, name, callback)
         self._next_ident = 0
         self._last_refresh_error = None
+        self._seen = False  # the page showed a session when the refresh round began
         self._wake_timer = None
         self.clients = []
         if hasattr(transport, "on_wake"):
@@ -172,6 +173,8 @@ class Session:
                 )
             elif kind == "due":
                 commands += self.coordinator.due(now, seen=item[1])
+            elif kind == "authenticated":
+                commands += self.coordinator.authenticated(item[1], now)
             elif kind == "replay":
                 self._emit("replay", request=Request(item[2], item[3]))
         self._apply(commands)
@@ -223,10 +226,14 @@ class Session:
 
     def _failed(self, epoch, **outcome):
         self._last_refresh_error = outcome.get("error")
-        self._apply(self.coordinator.refresh_failed(monotonic(), epoch=epoch, waiting=self.wire.pending(), **outcome))
+        waiting = self.wire.pending()
+        self._apply(self.coordinator.refresh_failed(monotonic(), epoch=epoch, waiting=waiting, seen=self._seen, **outcome))
 
     async def _refresh_call(self, epoch):
         """One refresh call: a credentialed POST outside the gate, so it never waits for itself."""
+        # Whether the page shows a session now (its CSRF cookie), before an answer clears it:
+        # a refusal then ends a session, else it only says there is none (a first visit).
+        self._seen = bool(self.options.csrf_cookie and self.transport.read_cookie(self.options.csrf_cookie))
         request = Request("POST", self.options.refresh_url, timeout=self.options.refresh_timeout)
         try:
             response = await self.perform(self.refresh_profile, request, CREDENTIALED)

@@ -113,6 +113,8 @@ class TabSync:
             token = message.get("token")
             if not self.session.can_adopt(token):
                 return  # bearer mode without a shared token: this tab renews its own, in turn
+            if kind == "refreshed" and marker is not None and marker == self.known:
+                return  # adopted already: this tab read the marker under the lock first
             self.known = marker
             lifetime = marker.get("lifetime") if isinstance(marker, dict) else None
             if kind == "signed-in":

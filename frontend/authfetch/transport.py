@@ -219,6 +219,17 @@ class BrowserTransport:
         kind = engine_module().bodyKind(body)
         return None if _nullish(kind) else str(kind)
 
+    def read_cookie(self, name):
+        """A cookie the page's scripts can read (in a worker, PyScript lends the page's document)."""
+        document = getattr(js, "document", None)
+        if document is None:
+            return None
+        for part in str(document.cookie).split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == name:
+                return value
+        return None
+
     def cookies_readable(self):
         """False in a PyScript worker on a page that is not cross-origin isolated: no document."""
         return getattr(js, "document", None) is not None

@@ -662,3 +662,27 @@ async def test_the_sync_path_says_what_it_needs_where_it_cannot_run():
             assert "needs Pyodide" in str(error) and "MicroPython has no requests" in str(error), str(error)
         else:
             assert "pyodide-http" in str(error) and "authfetch.sync.load" in str(error), str(error)
+
+
+async def test_a_first_visit_without_a_session_is_no_session_not_an_expiry():
+    server = FakeServer()
+    server.refresh_script = [401]
+    server.expire()  # the page has no valid credential, and the server no session to renew
+    del server.cookies["csrf_token"]  # nor a session cookie: nobody signed in in this browser
+    api = client(server)
+    events = record(api, ["session-expired", "no-session"])
+    results = await many(3, lambda i: api.get(PROFILE))
+    assert statuses(results) == ["SessionExpired"] * 3, statuses(results)
+    assert [e.name for e in events] == ["no-session"], [e.name for e in events]
+    # Once a session was seen (a 2xx of the credential), the same refusal is an expiry.
+    second = FakeServer()
+    del second.cookies["csrf_token"]
+    api = client(second)
+    events = record(api, ["session-expired", "no-session"])
+    assert (await api.get(PROFILE)).status == 200
+    for _ in range(5):
+        await asyncio.sleep(0)  # the engine's report that a session exists reaches the coordinator
+    second.refresh_script = [401]
+    second.expire()
+    await many(2, lambda i: api.get(PROFILE))
+    assert [e.name for e in events] == ["session-expired"], [e.name for e in events]

@@ -167,3 +167,15 @@ def test_each_login_gets_its_own_csrf_value(stub):
         stub.login()
         values.add(stub.csrf)
     assert len(values) == 3
+
+
+def test_a_refresh_without_a_refresh_cookie_is_401_no_session_before_any_csrf_check(stub, envelope):
+    # A first visit: no cookies at all, so no CSRF header either. It is "not signed in" (401),
+    # not a CSRF refusal (403), and nothing is rotated or revoked.
+    body = envelope(stub.send("POST", REFRESH, csrf=False), 401)
+    assert body["message"] == "no_refresh_token"
+    stats = stub.stats()
+    assert (stats["refresh_calls"], stats["rotations"], stats["revocations"]) == (1, 0, 0)
+    # With a refresh cookie, CSRF is checked first, as before.
+    stub.login()
+    envelope(stub.send("POST", REFRESH, csrf=False), 403)

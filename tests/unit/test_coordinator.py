@@ -241,7 +241,7 @@ def test_a_refused_refresh_ends_the_session_once():
     for status in (400, 401, 403):
         c = make()
         refreshing(c)
-        assert described(c.refresh_failed(2.0, status=status, error="no", epoch=0)) == [
+        assert described(c.refresh_failed(2.0, status=status, error="no", epoch=0, seen=True)) == [
             ("fail-waiting", SESSION_EXPIRED),
             ("schedule", None),
             ("emit", "session-expired", {"status": status, "error": "no"}),
@@ -451,3 +451,36 @@ def test_every_input_ends_with_the_gate_paused_exactly_while_a_round_runs():
         assert gates == commands[-1:], f"input {index}: the gate must come last, once: {commands}"
         expected = ENDED if c.session != LIVE else PAUSED if c.refreshing else OPEN
         assert gates[0][1] == expected, f"input {index}: {commands} with {state(c)}"
+
+
+# -- a first visit ----------------------------------------------------------------------------------
+
+
+def test_a_refused_refresh_on_a_page_that_never_saw_a_session_says_no_session_not_expired():
+    c = make()
+    refreshing(c)
+    commands = described(c.refresh_failed(2.0, status=401, error="no_refresh_token", epoch=0))
+    assert ("emit", "no-session", {"status": 401, "error": "no_refresh_token"}) in commands
+    assert not [command for command in commands if command[:2] == ("emit", "session-expired")]
+    assert commands[-1] == ("gate", ENDED, 0, None, 1) and c.session == ENDED
+    # A page that showed its session cookie when the round began had a session: it expired.
+    c = make()
+    refreshing(c)
+    assert ("emit", "session-expired", {"status": 401, "error": None}) in described(
+        c.refresh_failed(2.0, status=401, epoch=0, seen=True)
+    )
+
+
+def test_a_2xx_of_the_current_credential_shows_a_session_exists():
+    c = make()
+    assert described(c.authenticated(0, 1.0)) == [("gate", OPEN, 0, None, 0)]
+    refreshing(c)
+    assert ("emit", "session-expired", {"status": 401, "error": None}) in described(c.refresh_failed(2.0, status=401, epoch=0))
+    # Ended: the next refusal says no-session until a session is seen again.
+    c.signed_in(3.0)
+    assert c.known
+    c.end_session()
+    assert not c.known
+    stale = make()
+    stale.authenticated(5, 1.0)  # a report of an older (or unknown) credential proves nothing
+    assert not stale.known

@@ -17,7 +17,7 @@ Checked after every step:
 - every request ends exactly once; none is replayed twice; a recalled one was safe, in flight
   and of a generation that got a 401;
 - nothing is sent while the session is over (after "session-expired" or a sign-out) until a
-  sign-in; "session-expired" fires once per end.
+  sign-in; "session-expired" (or "no-session", on a page that never saw one) fires once per end.
 
 At the end the driver lets everything finish (reports, refresh calls, timers, answers) and every
 request must have ended: nothing waits forever. Remove the gate from any input that ends a round
@@ -189,7 +189,7 @@ class Driver(RuleBasedStateMachine):
             elif kind == "schedule":
                 self.wake_at = None if command.delay is None else self.now + command.delay
                 self.engine.due_at = self.wake_at
-            elif kind == "emit" and command.name == "session-expired":
+            elif kind == "emit" and command.name in ("session-expired", "no-session"):
                 self.expired_events += 1
 
     def deliver(self, count):
