@@ -1,7 +1,8 @@
 # The two commands (see README):
 #   make demo   - set everything up, start the stub backend with the demo account, print the URL
 #   make test   - set everything up (Chromium included), run every test
-# Everything else here is what those two need.
+# Everything else here is what those two need, and make dist (the wheel, PyScript configs and
+# the one-tag folder in dist/; the tests install from it).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -9,13 +10,16 @@ PY     := $(VENV)/bin/python
 STAMPS := .stamps
 PORT   ?= 8000
 
-.PHONY: demo test bench deps chromium clean
+.PHONY: demo test bench deps chromium dist clean
 
 demo: deps
 	$(PY) -m server_stub --port $(PORT)
 
-test: deps chromium
+test: deps chromium dist
 	$(PY) -m pytest -q
+
+dist: deps
+	$(PY) scripts/make_dist.py
 
 bench: deps chromium $(STAMPS)/bench
 	$(PY) -m bench
@@ -39,11 +43,11 @@ $(STAMPS)/npm: package.json package-lock.json
 	@touch $@
 
 # The wheels authfetch.sync loads into Pyodide (requests, pyodide-http...), served at /vendor/wheels/.
-$(STAMPS)/wheels/index.json: frontend/wheels.txt scripts/fetch_wheels.py $(STAMPS)/python
-	$(PY) scripts/fetch_wheels.py $(STAMPS)/wheels
+$(STAMPS)/wheels/index.json: frontend/wheels.txt scripts/fetch_wheels.py $(STAMPS)/python $(STAMPS)/npm
+	$(PY) scripts/fetch_wheels.py $(STAMPS)/wheels $(STAMPS)/pyodide-extra
 
 chromium: $(STAMPS)/python
 	@sh scripts/ensure_chromium.sh $(PY)
 
 clean:
-	rm -rf $(VENV) $(STAMPS) node_modules
+	rm -rf $(VENV) $(STAMPS) node_modules dist

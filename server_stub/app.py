@@ -232,8 +232,23 @@ def control_routes(state):
     ]
 
 
+def pyodide_extra_routes(root):
+    """micropip for PyScript's packages (scripts/fetch_wheels.py): the lock naming it, and it."""
+    extra = root / ".stamps/pyodide-extra"
+    if not (extra / "pyodide-lock.json").exists():
+        return []
+    routes = []
+    for path in sorted(extra.iterdir()):
+        for prefix in ("/vendor/pyodide", "/static/authfetch/pyodide"):
+            routes.append(Route(f"{prefix}/{path.name}", (lambda p: lambda request: FileResponse(p))(path)))
+    return routes
+
+
 def static_routes(root):
     routes = [Route("/", lambda request: FileResponse(root / "index.html"))]
+    routes += pyodide_extra_routes(root)
+    # make dist's output: the wheel, the config snippets, the one-tag folder.
+    routes.append(Mount("/dist", app=StaticFiles(directory=root / "dist", html=True, check_dir=False)))
     for name in ("index.html", "pyscript.toml", "pyscript.py.toml"):
         routes.append(Route(f"/{name}", (lambda path: lambda request: FileResponse(path))(root / name)))
     routes.append(Mount("/frontend", app=StaticFiles(directory=root / "frontend", html=True, check_dir=False)))

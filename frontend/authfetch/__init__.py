@@ -19,4 +19,4 @@ from .errors import (
 from .events import Event
 from .models import Headers, Request, Response
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

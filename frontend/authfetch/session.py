@@ -42,6 +42,8 @@ class Session:
         # One bound method, kept: MicroPython does not compare two bound methods as equal.
         self._on_report = self._reported
         self.wire = transport.wire(max_in_flight=options.max_in_flight, paced_origin=options.refresh_origin)
+        if hasattr(self.wire, "when_ready"):  # engine.js still loading: talk to it directly once it is
+            self.wire.when_ready(self._use_wire)
         self.wire.listen(self._on_report)
         self.refresh_profile = self.wire.profile(options.profile())
         self.listeners = []  # (client, name, callback)
@@ -59,6 +61,9 @@ class Session:
                 self.tabs = TabSync(self, transport, lock_timeout=options.lock_timeout, share_token=options.share_token)
             else:
                 warn_once("no Web Locks or BroadcastChannel here: refreshes are coordinated within this tab only")
+
+    def _use_wire(self, wire):
+        self.wire = wire
 
     def close(self, client):
         """``client`` is done; the last one out stops timers and leaves the shared registry."""

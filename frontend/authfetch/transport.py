@@ -6,8 +6,9 @@ kept on the JS side. Browser failures become failure codes there and authfetch e
 session. This half adds what only the page can tell: its URL, its cookies, its wake-up events,
 and the cross-tab primitives (Web Locks, BroadcastChannel, localStorage).
 
-The engine module must be loaded before the first client: the embed imports it, and a
-PyScript page lists it under ``[js_modules.main]`` (``[js_modules.worker]`` for workers).
+The engine module is imported by the embed, or by PyScript when the page's config lists it
+under ``[js_modules.main]`` (``[js_modules.worker]``); a package installed from the wheel
+carries it as a file and imports it on first use (``load_engine``).
 """
 
 import json
@@ -15,8 +16,9 @@ import json
 import js
 
 from .compat import Signal, spawn
-from .ffi import body_for_js, bytes_from_js, ffi
 from .errors import NetworkError, UsageError
+from .ffi import body_for_js, bytes_from_js, ffi
+from .pending import PendingWire
 
 create_proxy, to_js = ffi()
 
@@ -37,6 +39,44 @@ def engine_module():
             "next to the package's files:\n" + ENGINE_CONFIG
         )
     return module
+
+
+async def load_engine():
+    """engine.js: as the page imported it, else from the package's own copy (a wheel install),
+    imported as a module from blob: URLs (a page with a Content-Security-Policy lists it under
+    js_modules instead, or allows blob: scripts)."""
+    module = getattr(js, ENGINE_GLOBAL, None)
+    if module:
+        return module
+    folder = __file__.rsplit("/", 1)[0]
+    try:
+        with open(folder + "/wire.js") as handle:
+            wire_source = handle.read()
+        with open(folder + "/engine.js") as handle:
+            engine_source = handle.read()
+    except OSError:
+        engine_module()  # raises the UsageError that says how to load it
+    wire_url = _blob_url(wire_source)
+    await _import(_blob_url(engine_source.replace('from "./wire.js"', 'from "' + wire_url + '"')))
+    return engine_module()
+
+
+def _blob_url(source):
+    blob = js.Blob.new(to_js([source]), to_js({"type": "text/javascript"}))
+    return js.URL.createObjectURL(blob)
+
+
+async def _import(url):
+    """A dynamic import() in this realm: PyScript's js_import on the main thread; in a worker
+    (whose js_import runs on the main thread) a small function, as PyScript's own workers do."""
+    try:
+        from pyscript import RUNNING_IN_WORKER, js_import
+    except ImportError:
+        engine_module()
+    if RUNNING_IN_WORKER:
+        await js.Function.new("url", "return import(url)")(url)
+    else:
+        await js_import(url)
 
 
 class JsWire:
@@ -210,14 +250,21 @@ class BrowserTransport:
     def wire(self, *, max_in_flight, paced_origin):
         """A new engine for one session: its queue, slots and gate are that session's."""
         settings = json.dumps({"maxInFlight": max_in_flight, "pacedOrigin": paced_origin})
-        return JsWire(engine_module().createEngine(settings))
+        module = getattr(js, ENGINE_GLOBAL, None)
+        if module:
+            return JsWire(module.createEngine(settings))
+
+        async def load():
+            return JsWire((await load_engine()).createEngine(settings))
+
+        return PendingWire(load)
 
     def body_kind(self, body):
         """"stream" or "native" for a browser body (ReadableStream; FormData, Blob...), else None."""
         if "JsProxy" not in type(body).__name__:
             return None
-        kind = engine_module().bodyKind(body)
-        return None if _nullish(kind) else str(kind)
+        tag = str(js.Object.prototype.toString.call(body))  # "[object FormData]"
+        return "stream" if tag == "[object ReadableStream]" else "native"
 
     def read_cookie(self, name):
         """A cookie the page's scripts can read (in a worker, PyScript lends the page's document)."""

@@ -1,0 +1,80 @@
+"""``make dist``: what a project installs authfetch from, in dist/.
+
+- ``authfetch-<version>-py3-none-any.whl``: the package (its .py modules and the engine's two
+  .js files), built by setuptools from pyproject.toml, the version from authfetch.__version__.
+- ``pyscript.pyodide.toml`` and ``pyscript.micropython.toml``: PyScript configs that install
+  it from the wheel beside them (``packages``: PyScript hands a wheel to micropip on Pyodide
+  and unpacks it on MicroPython), with the interpreter this project's server has.
+- ``embed/``: the one tag, self-contained: ``authfetch.js``, ``authfetch/`` (the package for
+  the page), ``micropython/`` and ``pyodide/`` (the pinned interpreters). Copy the folder under
+  any static path of any server and point the tag at ``<that path>/authfetch.js``.
+
+    python scripts/make_dist.py
+"""
+
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DIST = ROOT / "dist"
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from sync_pyscript_files import NOT_IN_PAGE  # noqa: E402
+
+INTERPRETERS = {
+    "micropython": (ROOT / "node_modules/@micropython/micropython-webassembly-pyscript", ("micropython.mjs", "micropython.wasm")),
+    "pyodide": (ROOT / "node_modules/pyodide", ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")),
+}
+CONFIG = """# authfetch for a PyScript page on {name}, installed from the wheel beside this file.
+# Copy the packages line into your page's config (its URL is relative to the config's).
+interpreter = "{interpreter}"  # where this project's server has {name}; keep yours
+packages = ["./{wheel}"]
+"""
+
+
+def version():
+    text = (ROOT / "frontend/authfetch/__init__.py").read_text()
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
+
+def wheel():
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(DIST), str(ROOT)], check=True,
+                   stdout=subprocess.DEVNULL)
+    shutil.rmtree(ROOT / "build", ignore_errors=True)
+    built = DIST / f"authfetch-{version()}-py3-none-any.whl"
+    if not built.exists():
+        sys.exit(f"make_dist: {built.name} was not built")
+    return built.name
+
+
+def embed():
+    folder = DIST / "embed"
+    shutil.copy(ROOT / "frontend/authfetch.js", folder / "authfetch.js")
+    package = folder / "authfetch"
+    package.mkdir()
+    for path in sorted((ROOT / "frontend/authfetch").iterdir()):
+        if path.suffix in (".py", ".js") and path.name not in NOT_IN_PAGE:
+            shutil.copy(path, package / path.name)
+    for name, (source, files) in INTERPRETERS.items():
+        (folder / name).mkdir()
+        for file in files:
+            shutil.copy(source / file, folder / name / file)
+
+
+def main():
+    shutil.rmtree(DIST, ignore_errors=True)
+    (DIST / "embed").mkdir(parents=True)
+    name = wheel()
+    for runtime, interpreter in (("pyodide", "/vendor/pyodide/pyodide.mjs"),
+                                 ("micropython", "/vendor/micropython/micropython.mjs")):
+        label = "Pyodide" if runtime == "pyodide" else "MicroPython"
+        (DIST / f"pyscript.{runtime}.toml").write_text(CONFIG.format(name=label, interpreter=interpreter, wheel=name))
+    embed()
+    print(f"make_dist: {DIST}: {name}, pyscript.pyodide.toml, pyscript.micropython.toml, embed/")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Installed as a library (issue 13): what ``make dist`` writes, used the way the README says.
+
+- A PyScript page whose only authfetch is the wheel in ``packages`` (Pyodide: micropip installs
+  it; MicroPython: PyScript unpacks it), with the engine's module loaded lazily from the package.
+- The one-tag folder copied under another path of a plain static server (``http.server``, not
+  the stub), with the API on the stub, another origin, as an existing site would have it.
+
+Both pass the 100-request burst after expiry: one refresh at the stub, 100 OK.
+"""
+
+import contextlib
+import functools
+import http.server
+import pathlib
+import shutil
+import threading
+
+import pytest
+
+from tests.browser.conftest import HARNESS_READY, Harness, wait_for_boot
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DIST = ROOT / "dist"
+
+BURST = """
+async def main():
+    api = client()
+    results = await many(100, lambda i: api.get("/users/profile"))
+    return outcomes(results)
+"""
+
+
+def dist_built():
+    if not (DIST / "embed" / "authfetch.js").exists() or not list(DIST.glob("authfetch-*.whl")):
+        pytest.fail("dist/ is missing: `make test` runs `make dist` first (python scripts/make_dist.py)")
+
+
+@pytest.fixture(scope="module", params=["mpy", "py"])
+def wheel_page(request, browser, stub):
+    dist_built()
+    runtime = request.param
+    config = "/dist/pyscript.pyodide.toml" if runtime == "py" else "/dist/pyscript.micropython.toml"
+    context = browser.new_context()
+    page = context.new_page()
+    harness = Harness(page, stub, runtime)
+    fetched = []
+    page.on("request", lambda req: fetched.append(req.url))
+    page.goto(f"{stub.url}__stub__/harness/?runtime={runtime}&config={config}")
+    wait_for_boot(page, harness.console_errors, HARNESS_READY)
+    harness.fetched = fetched
+    yield harness
+    context.close()
+
+
+def test_a_page_with_only_the_wheel_keeps_one_refresh_for_a_burst(wheel_page):
+    # Nothing of the library came from the source tree: only the wheel (and the interpreter).
+    from_source = [u for u in wheel_page.fetched if "/static/authfetch/authfetch/" in u]
+    assert from_source == [], from_source
+    assert any(u.endswith(".whl") and "/dist/authfetch-" in u for u in wheel_page.fetched)
+    where = wheel_page.run(
+        """
+async def main():
+    return [authfetch.__version__, authfetch.__file__]
+"""
+    )
+    assert where[0] == (ROOT / "frontend/authfetch/__init__.py").read_text().split('__version__ = "')[1].split('"')[0]
+    assert "/static/" not in where[1] and "authfetch" in where[1], where
+    wheel_page.fresh()
+    wheel_page.stub.expire()
+    statuses = wheel_page.run(BURST)
+    stats = wheel_page.stub.stats()
+    assert statuses == [200] * 100, f"[{wheel_page.runtime}] {statuses}"
+    assert stats["refresh_calls"] == 1, stats
+    assert stats["reuse_detected"] == 0, stats
+    assert not [e for e in wheel_page.console_errors if "Traceback" in e], wheel_page.console_errors
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    # .mjs is not in every Python's table; a module script needs a JavaScript MIME type.
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm"}
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def static_server(directory):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+EMBED_PAGE = """<!doctype html>
+<meta charset="utf-8">
+<title>an existing site</title>
+<p id="state">loading</p>
+<script type="module" src="/assets/vendor/authfetch/authfetch.js"
+        data-runtime="{runtime}"
+        data-base-url="{api}/api/v1"
+        data-refresh-url="{api}/api/v1/users/refresh-token"
+        data-sign-in-url="{api}/api/v1/users/login"
+        data-allowed-origins="{api}"></script>
+"""
+
+
+@pytest.fixture(scope="module")
+def cors_stub():
+    # The stub's CORS origin must name the static server's port, so this module starts its
+    # own stub after the static server is up (the shared fixture cannot know the port).
+    from tests.support.stub_process import StubProcess
+
+    site = pathlib.Path(__import__("tempfile").mkdtemp(prefix="authfetch-site-"))
+    with static_server(site) as server:
+        origin = f"http://127.0.0.1:{server.server_address[1]}"
+        stub = StubProcess("--cors-origin", origin)
+        try:
+            yield site, origin, stub
+        finally:
+            stub.stop()
+            shutil.rmtree(site, ignore_errors=True)
+
+
+@pytest.mark.parametrize("runtime", ["mpy", "py"])
+def test_the_built_folder_works_under_another_path_of_a_plain_static_server(browser, cors_stub, runtime):
+    dist_built()
+    site, origin, stub = cors_stub
+    target = site / "assets/vendor/authfetch"
+    if not target.exists():
+        shutil.copytree(DIST / "embed", target)
+    (site / f"{runtime}.html").write_text(EMBED_PAGE.format(runtime=runtime, api=stub.origin))
+    context = browser.new_context()
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    try:
+        page.goto(f"{origin}/{runtime}.html")
+        page.set_default_timeout(90_000)
+        page.evaluate("async () => { await window.authfetch.ready; }")
+        stub.reset()
+        signed_in = page.evaluate(
+            """async (api) => (await window.authfetch.fetch(api + "/api/v1/users/login", {
+                method: "POST", headers: {"Content-Type": "application/json"},
+                body: JSON.stringify({username: "demo", password: "demo"})})).status""",
+            stub.origin,
+        )
+        assert signed_in == 200, errors
+        stub.reset()
+        stub.expire()
+        statuses = page.evaluate(
+            """async (api) => Promise.all(Array.from({length: 100},
+                () => window.authfetch.fetch(api + "/api/v1/users/profile").then((r) => r.status, (e) => String(e))))""",
+            stub.origin,
+        )
+        stats = stub.stats()
+        assert statuses == [200] * 100, (statuses, errors)
+        assert stats["refresh_calls"] == 1, stats
+        assert stats["reuse_detected"] == 0, stats
+    finally:
+        context.close()

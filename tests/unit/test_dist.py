@@ -1,0 +1,62 @@
+"""What ``make dist`` writes (issue 13): a pure-Python wheel with every module and the engine,
+its version from the one place, and a one-tag folder with everything the tag loads."""
+
+import email.parser
+import pathlib
+import re
+import zipfile
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DIST = ROOT / "dist"
+PACKAGE = ROOT / "frontend/authfetch"
+VERSION = re.search(r'^__version__ = "([^"]+)"', (PACKAGE / "__init__.py").read_text(), re.M).group(1)
+
+
+@pytest.fixture(scope="module")
+def wheel():
+    path = DIST / f"authfetch-{VERSION}-py3-none-any.whl"
+    if not path.exists():
+        pytest.fail(f"{path.name} is missing: `make test` runs `make dist` first")
+    with zipfile.ZipFile(path) as archive:
+        yield archive
+
+
+def test_the_wheel_holds_every_module_the_engine_and_the_license(wheel):
+    names = set(wheel.namelist())
+    expected = {f"authfetch/{p.name}" for p in PACKAGE.iterdir() if p.suffix in (".py", ".js")}
+    assert expected <= names, expected - names
+    assert "authfetch/LICENSE" in names
+    # PyScript's MicroPython unpacks a wheel one directory level per file: nothing nested deeper.
+    assert all(name.count("/") == 1 for name in names), sorted(n for n in names if n.count("/") != 1)
+    for name in expected:
+        assert wheel.read(name) == (PACKAGE / name.split("/", 1)[1]).read_bytes(), f"{name} is stale: run make dist"
+
+
+def test_the_wheel_metadata_names_the_version_license_and_no_dependencies(wheel):
+    info = f"authfetch-{VERSION}.dist-info/"
+    metadata = email.parser.Parser().parsestr(wheel.read(info + "METADATA").decode())
+    assert metadata["Name"] == "authfetch" and metadata["Version"] == VERSION
+    assert metadata["License-Expression"] == "MIT"
+    # Installs in the browser with nothing else: every requirement is one of the dev extras.
+    assert all("; extra ==" in r for r in metadata.get_all("Requires-Dist") or []), metadata.get_all("Requires-Dist")
+    assert "Root-Is-Purelib: true" in wheel.read(info + "WHEEL").decode()
+
+
+def test_the_configs_install_the_wheel_beside_them():
+    for runtime in ("pyodide", "micropython"):
+        text = (DIST / f"pyscript.{runtime}.toml").read_text()
+        assert f'packages = ["./authfetch-{VERSION}-py3-none-any.whl"]' in text, text
+
+
+def test_the_tag_folder_holds_what_the_tag_loads():
+    folder = DIST / "embed"
+    tag = (folder / "authfetch.js").read_text()
+    modules = re.search(r"/\* modules \*/(.*?)/\* end \*/", tag).group(1)
+    for name in re.findall(r'"([^"]+)"', modules) + ["engine.js", "wire.js"]:
+        assert (folder / "authfetch" / name).read_bytes() == (PACKAGE / name).read_bytes(), name
+    assert not (folder / "authfetch/testing.py").exists()
+    for path in ("micropython/micropython.mjs", "micropython/micropython.wasm", "pyodide/pyodide.mjs",
+                 "pyodide/pyodide.asm.wasm", "pyodide/python_stdlib.zip", "pyodide/pyodide-lock.json"):
+        assert (folder / path).stat().st_size > 0, path
