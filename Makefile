@@ -12,8 +12,10 @@ PORT   ?= 8000
 
 .PHONY: demo test bench deps chromium dist clean
 
-demo: deps
-	$(PY) -m server_stub --port $(PORT)
+# --test-controls: the playground's buttons (expire the token, break the next refresh) call
+# the stub's /__stub__/ controls. A local demo only: never start a stub reachable by others so.
+demo: deps dist
+	$(PY) -m server_stub --port $(PORT) --test-controls
 
 test: deps chromium dist
 	$(PY) -m pytest -q

@@ -78,6 +78,11 @@ export function createEngine(settings, environment = {}) {
   let filling = true; // sending up to the limit (else waiting for refillAt)
   let listener = null;
   let reports = [];
+  let tracing = false; // per-request reports for a watcher (the demo's timeline); off: no cost
+
+  function trace(entry, phase, status, detail) {
+    report(["trace", entry.ident, phase, clock(), status, entry.attempt, detail]);
+  }
 
   function report(item) {
     if (!reports.length) queueMicrotask(flush);
@@ -99,7 +104,10 @@ export function createEngine(settings, environment = {}) {
   function trip() {
     tripSeq += 1;
     trippedGeneration = generation;
-    if (gate === "open") gate = "paused";
+    if (gate === "open") {
+      gate = "paused";
+      if (tracing) for (const entry of [...queues.paced, ...queues.free]) if (entry.flags & COORDINATED) trace(entry, "held", 0, "");
+    }
     return tripSeq;
   }
 
@@ -113,6 +121,7 @@ export function createEngine(settings, environment = {}) {
     if (front) queue.unshift(entry);
     else queue.push(entry);
     if (entry.flags & COORDINATED) stats.maxHeld = Math.max(stats.maxHeld, queued());
+    if (tracing && gate !== "open" && entry.flags & COORDINATED) trace(entry, "held", 0, "");
   }
 
   function unqueue(entry) {
@@ -139,6 +148,7 @@ export function createEngine(settings, environment = {}) {
     entry.state = "done";
     entries.delete(entry.ident);
     if (entry.timer) clearTimeout(entry.timer);
+    if (tracing) trace(entry, "done", outcome.response ? outcome.response.status : 0, outcome.error || "");
     entry.resolve(outcome);
   }
 
@@ -181,6 +191,7 @@ export function createEngine(settings, environment = {}) {
     entry.response = null;
     const attempt = (entry.attempt += 1);
     if (entry.flags & PACED) pacedFlying += 1;
+    if (tracing) trace(entry, "sent", 0, entry.method + " " + entry.url);
     if (entry.replayed && entry.flags & COORDINATED) {
       stats.replays += 1;
       report(["replay", entry.ident, entry.method, entry.url]);
@@ -216,6 +227,7 @@ export function createEngine(settings, environment = {}) {
     }
     if (entry.flags & COORDINATED && refreshWanted(profiles[entry.profile], response)) {
       let seq = tripSeq;
+      if (tracing) trace(entry, gate === "open" && entry.generation === generation ? "first-401" : "stale", response.status, "");
       if (!entry.replayed && entry.generation === generation) seq = trip();
       entry.state = "held";
       entry.response = response;
@@ -285,6 +297,7 @@ export function createEngine(settings, environment = {}) {
       abort: null, timer: null, response: null,
     };
     entries.set(ident, entry);
+    if (tracing) trace(entry, "queued", 0, method + " " + url);
     if (timeoutMs != null) entry.timer = setTimeout(() => timeOut(entry), timeoutMs);
     const go = () => {
       if (entry.state === "done") return; // timed out or cancelled while its body was read
@@ -341,6 +354,7 @@ export function createEngine(settings, environment = {}) {
       }
     },
     recall(gen) {
+      const recalled = [];
       for (const entry of entries.values()) {
         if (entry.state === "flying" && entry.flags & RECALLABLE && !entry.replayed && entry.generation === gen) {
           entry.attempt += 1; // what the send brings is ignored (aborted, where it can be)
@@ -348,9 +362,12 @@ export function createEngine(settings, environment = {}) {
           entry.abort?.abort();
           entry.replayed = true;
           stats.recalls += 1;
-          enqueue(entry, false);
+          recalled.push(entry);
         }
       }
+      // At the front, in the order they were asked for: they were sent before anything that
+      // waits, so they go out again first (at the back they waited for the whole queue).
+      for (let at = recalled.length - 1; at >= 0; at--) enqueue(recalled[at], true);
       pump();
     },
     failWaiting(reason) {
@@ -383,6 +400,9 @@ export function createEngine(settings, environment = {}) {
     },
     listen(callback) {
       listener = callback;
+    },
+    trace(on) {
+      tracing = !!on; // "trace" reports: [ident, phase, ms, status, attempt, detail]
     },
     profile(text) {
       const { refreshOn, csrfCookie, csrfHeader, headers, bearer } = JSON.parse(text);

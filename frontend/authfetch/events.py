@@ -2,12 +2,20 @@
 
     api.on("refresh", lambda event: print(event.name, event.generation))
 
-Names: refresh-start, refresh, refresh-failed, session-expired, no-session, replay.
+Names: refresh-start, refresh, refresh-failed, session-expired, no-session, replay, request.
 ("no-session": the refresh found no session to renew on a page that never had one, a first
 visit before signing in; "session-expired": a session this page had has ended.)
+
+"request" is each step of each request, for a page that draws them (the demo's timeline):
+``ident`` (the request's number), ``phase`` ("queued" (asked for), "sent", "held" at the gate, "first-401" (its
+answer paused the gate), "stale" (another refresh-wanted answer), "done"), ``at`` (ms, the
+page's performance.now()), ``status``, ``attempt``, ``detail`` ("METHOD url" when queued and sent, the
+error when done without an answer). Only listeners of "request" get it, not "*": it is turned
+on while one listens, and costs a crossing into Python per step (the browser engine's; the fake
+engine of authfetch.testing does not report steps).
 """
 
-EVENT_NAMES = ("refresh-start", "refresh", "refresh-failed", "session-expired", "no-session", "replay")
+EVENT_NAMES = ("refresh-start", "refresh", "refresh-failed", "session-expired", "no-session", "replay", "request")
 
 
 class Event:

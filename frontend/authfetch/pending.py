@@ -22,6 +22,7 @@ class PendingWire:
         self._listener = None
         self._waiting = 0
         self._swap = None
+        self._tracing = False
         spawn(self._load(load))
 
     async def _load(self, load):
@@ -29,6 +30,11 @@ class PendingWire:
             real = await load()
         except UsageError as error:
             self._error = error
+        except Exception as error:  # e.g. a Content-Security-Policy refused the blob: import
+            self._error = UsageError(
+                f"authfetch could not load its engine.js ({error}); import it with the page "
+                "(a PyScript js_modules entry, or the one tag), or allow blob: module scripts"
+            )
         else:
             if self._listener is not None:
                 real.listen(self._listener)
@@ -36,6 +42,8 @@ class PendingWire:
                 real.profile(settings)  # numbered as here: the engine counts from 0 too
             for commands in self._commands:
                 real.apply(commands)
+            if self._tracing:
+                real.trace(True)
             self._real = real
             if self._swap is not None:
                 self._swap(real)
@@ -76,6 +84,11 @@ class PendingWire:
             return self._real.profile(settings)
         self._profiles.append(settings)
         return len(self._profiles) - 1
+
+    def trace(self, on):
+        self._tracing = on
+        if self._real is not None:
+            self._real.trace(on)
 
     def cancel(self, ident):
         if self._real is not None:

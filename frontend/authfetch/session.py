@@ -64,12 +64,14 @@ class Session:
 
     def _use_wire(self, wire):
         self.wire = wire
+        self._trace_if_watched()
 
     def close(self, client):
         """``client`` is done; the last one out stops timers and leaves the shared registry."""
         if client in self.clients:
             self.clients.remove(client)
         self.listeners = [entry for entry in self.listeners if entry[0] is not client]
+        self._trace_if_watched()
         if self.clients:
             return
         self._apply(self.coordinator.close())
@@ -88,17 +90,25 @@ class Session:
 
     def listen(self, entry):
         self.listeners.append(entry)
+        self._trace_if_watched()
 
         def unsubscribe():
             if entry in self.listeners:
                 self.listeners.remove(entry)
+                self._trace_if_watched()
 
         return unsubscribe
+
+    def _trace_if_watched(self):
+        """The engine reports each request's steps only while a "request" listener exists: a
+        report per step is a crossing into Python, which no page pays unless it asks."""
+        if hasattr(self.wire, "trace"):
+            self.wire.trace(any(entry[1] == "request" for entry in self.listeners))
 
     def _emit(self, name, **fields):
         event = Event(name, **fields)
         for client, wanted, callback in list(self.listeners):
-            if wanted == name or wanted == "*":
+            if wanted == name or (wanted == "*" and name != "request"):  # "*": not per request
                 try:
                     callback(event)
                 except Exception as error:  # a broken listener must not break requests
@@ -182,6 +192,9 @@ class Session:
                 commands += self.coordinator.authenticated(item[1], now)
             elif kind == "replay":
                 self._emit("replay", request=Request(item[2], item[3]))
+            elif kind == "trace":
+                ident, phase, at, status, attempt, detail = item[1:]
+                self._emit("request", ident=ident, phase=phase, at=at, status=status, attempt=attempt, detail=detail)
         self._apply(commands)
 
     # -- commands -------------------------------------------------------------------------------

@@ -119,6 +119,9 @@ class JsWire:
     def cancel(self, ident):
         self._engine.cancel(ident)
 
+    def trace(self, on):
+        self._engine.trace(bool(on))
+
     def pending(self):
         return int(self._engine.pending())
 

@@ -169,3 +169,64 @@ test("a request waiting at the gate times out by its own timeout", async () => {
   await settle();
   assert.equal(sent.length, 0);
 });
+
+test("trace: each request's steps are reported only while asked for, in the order they happen", async () => {
+  const { engine, submit, sent, reports, apply, settle } = setup();
+  submit(1);
+  await settle();
+  sent[0].answer(200);
+  await settle();
+  assert.deepEqual(reports.filter((r) => r[0] === "trace"), [], "no steps reported unless asked");
+  engine.trace(true);
+  submit(2);
+  submit(3);
+  await settle();
+  sent[1].answer(401); // trips the gate
+  await settle();
+  submit(4); // arrives while the gate is paused: held
+  sent[2].answer(401); // a second stale answer
+  await settle();
+  apply(["verdict", 2, "replay", null], ["verdict", 3, "replay", null], ["gate", "open", 1, "token-1", 2, null]);
+  await settle();
+  for (const call of sent.slice(3)) call.answer(200);
+  await settle();
+  const steps = reports.filter((r) => r[0] === "trace").map(([, ident, phase, at, status, attempt]) => {
+    assert.equal(typeof at, "number");
+    return [ident, phase, status, attempt];
+  });
+  assert.deepEqual(steps.filter((s) => s[0] === 2), [[2, "queued", 0, 0], [2, "sent", 0, 1], [2, "first-401", 401, 1], [2, "held", 0, 1], [2, "sent", 0, 2], [2, "done", 200, 2]]);
+  assert.deepEqual(steps.filter((s) => s[0] === 3), [[3, "queued", 0, 0], [3, "sent", 0, 1], [3, "stale", 401, 1], [3, "held", 0, 1], [3, "sent", 0, 2], [3, "done", 200, 2]]);
+  assert.deepEqual(steps.filter((s) => s[0] === 4), [[4, "queued", 0, 0], [4, "held", 0, 0], [4, "sent", 0, 1], [4, "done", 200, 1]]);
+  assert.equal(reports.find((r) => r[0] === "trace" && r[1] === 2 && r[2] === "queued")[6], "GET https://app.test/api/x");
+  engine.trace(false);
+  const before = reports.length;
+  submit(5);
+  await settle();
+  sent.at(-1).answer(200);
+  await settle();
+  assert.equal(reports.length, before, "off again: nothing more reported");
+});
+
+test("trace: requests waiting for a connection when the gate pauses are reported held", async () => {
+  const { engine, submit, sent, reports, settle } = setup({ connections: 1 });
+  engine.trace(true);
+  for (let ident = 1; ident <= 4; ident++) submit(ident);
+  await settle();
+  assert.equal(sent.length, 2, "two in the browser's hands, two waiting for a slot");
+  sent[0].answer(401);
+  await settle();
+  const held = reports.filter((r) => r[0] === "trace" && r[2] === "held").map((r) => r[1]);
+  assert.deepEqual(held, [3, 4]);
+});
+
+test("recalled requests go out again before the ones that waited behind them", async () => {
+  const { submit, sent, apply, settle } = setup({ connections: 1 });
+  for (let ident = 1; ident <= 4; ident++) submit(ident, GET_FLAGS, { url: `https://app.test/api/${ident}` });
+  await settle();
+  assert.equal(sent.length, 2);
+  sent[0].answer(401); // trips; #2 is still out with the stale credential
+  await settle();
+  apply(["recall", 0], ["verdict", 1, "replay", null], ["gate", "open", 1, "token-1", 1, null]);
+  await settle();
+  assert.deepEqual(sent.slice(2).map((c) => c.url.split("/").pop()), ["1", "2"], "the oldest first, in their order");
+});
