@@ -109,3 +109,56 @@ def test_pyscript_itself_does_not_start_under_the_one_tags_policy(browser, one_t
         assert page.evaluate("() => document.getElementById('state').textContent") == "booting"
     finally:
         context.close()
+
+
+# A page that installs authfetch from the wheel: the client imports its engine from blob: URLs.
+WHEEL_POLICY = PYSCRIPT.replace("script-src 'self'", "script-src 'self' blob:")
+
+
+@pytest.fixture(scope="module")
+def wheel_stub():
+    process = StubProcess("--csp", WHEEL_POLICY)
+    yield process
+    process.stop()
+
+
+def wheel_page(browser, stub, runtime):
+    config = "/dist/pyscript.pyodide.toml" if runtime == "py" else "/dist/pyscript.micropython.toml"
+    context, page = open_watched(browser, f"{stub.url}__stub__/harness/?runtime={runtime}&config={config}")
+    harness = Harness(page, stub, runtime)
+    wait_for_boot(page, harness.console_errors, "() => !!document.getElementById('state')?.textContent.startsWith('ready')")
+    return context, page, harness
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_wheel_under_pyscripts_policy_with_blob_scripts(browser, wheel_stub, runtime):
+    context, page, harness = wheel_page(browser, wheel_stub, runtime)
+    try:
+        harness.fresh()
+        wheel_stub.expire()
+        statuses = harness.run(PY_BURST)
+        stats = wheel_stub.stats()
+        assert statuses == [200] * 100 and stats["refresh_calls"] == 1, (set(statuses), stats)
+        assert page.evaluate("() => window.violations") == []
+    finally:
+        context.close()
+
+
+def test_the_wheel_without_blob_scripts_fails_requests_with_a_clear_error(browser, pyscript_stub):
+    # No hang: the engine's import is refused, and the request says what to do about it.
+    context, page, harness = wheel_page(browser, pyscript_stub, "mpy")
+    try:
+        error = harness.run(
+            """
+async def main():
+    try:
+        await client().get("/users/profile", auth=False)
+    except authfetch.UsageError as error:
+        return str(error)
+""",
+            timeout_ms=20_000,
+        )
+        assert "engine.js" in error and "blob:" in error, error
+        assert any(v.startswith("script-src") and "blob" in v for v in page.evaluate("() => window.violations"))
+    finally:
+        context.close()

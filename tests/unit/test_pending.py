@@ -18,19 +18,31 @@ from authfetch.testing import FakeTransport, reply
 
 
 def run(coroutine):
-    """asyncio.run in a thread, as test_client_portable.py does (the sync Playwright fixtures may
-    keep a loop running in the test thread); a hang fails the test after 10 s."""
+    """Run ``coroutine`` on a new loop in a thread, as test_client_portable.py does (the sync
+    Playwright fixtures may keep a loop running in the test thread); a hang fails the test.
+
+    The loop's exception handler only collects what it is told (a task's exception nobody
+    retrieved, when a broken stand-in fails requests early): the default one formats a traceback,
+    which on CPython 3.11 parses source with ``ast`` from a garbage-collection finalizer and can
+    crash pytest's own report of the failure (SystemError: AST constructor recursion depth).
+    """
     outcome = {}
 
     def target():
         try:
-            outcome["value"] = asyncio.run(asyncio.wait_for(coroutine, timeout=10))
+            with asyncio.Runner() as runner:
+                unhandled = outcome.setdefault("unhandled", [])
+                runner.get_loop().set_exception_handler(lambda loop, context: unhandled.append(context))
+                outcome["value"] = runner.run(asyncio.wait_for(coroutine, timeout=10))
         except BaseException as error:  # handed back to the test thread
             outcome["error"] = error
 
-    thread = threading.Thread(target=target)
+    # A daemon, and a bounded join: a loop that never yields cannot be timed out from inside.
+    thread = threading.Thread(target=target, daemon=True)
     thread.start()
-    thread.join()
+    thread.join(timeout=15)
+    if thread.is_alive():
+        pytest.fail("the test's event loop is stuck (it never yields)")
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")
@@ -71,6 +83,7 @@ class RecordingEngine:
         self.profiles = []
         self.listener = None
         self.in_flight = 0
+        self.tracing = None
 
     def listen(self, callback):
         self.calls.append(("listen",))
@@ -94,6 +107,10 @@ class RecordingEngine:
 
     def cancel(self, ident):
         self.calls.append(("cancel", ident))
+
+    def trace(self, on):
+        self.calls.append(("trace", on))
+        self.tracing = on
 
     def pending(self):
         return self.in_flight
@@ -182,6 +199,24 @@ def test_profiles_commands_and_listener_before_load_are_handed_over_before_held_
         assert engine.kinds().count("submit") == 1
         assert sorted(engine.kinds()[:-1]) == ["apply", "apply", "apply", "listen", "profile", "profile"]
         assert engine.calls[-1] == ("submit", 1, second, "GET /held", 0)
+
+    run(main())
+
+
+def test_tracing_switched_on_before_load_is_on_in_the_engine_before_held_requests_go_out():
+    async def main():
+        loader, engine = Loader(), RecordingEngine()
+        wire = PendingWire(loader)
+        wire.trace(True)
+        held = asyncio.create_task(wire.submit(1, 0, "GET /traced", 0))
+        await settle()
+        loader.finish(engine)
+        await held
+        assert engine.tracing is True
+        assert engine.kinds() == ["trace", "submit"]
+
+        wire.trace(False)  # after load: straight to the engine
+        assert engine.tracing is False
 
     run(main())
 
