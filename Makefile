@@ -11,6 +11,7 @@ STAMPS := .stamps
 PORT   ?= 8000
 
 .PHONY: demo test bench deps chromium dist clean
+DIST_SOURCES := pyproject.toml README.md frontend/authfetch.js $(wildcard frontend/authfetch/*) scripts/make_dist.py
 
 # --test-controls: the playground's buttons (expire the token, break the next refresh) call
 # the stub's /__stub__/ controls. A local demo only: never start a stub reachable by others so.
@@ -20,8 +21,12 @@ demo: deps dist
 test: deps chromium dist
 	$(PY) -m pytest -q
 
-dist: deps
+dist: dist/.built
+
+# Rebuilt when the package changes; built with the venv's pinned setuptools, offline.
+dist/.built: $(DIST_SOURCES) $(STAMPS)/python $(STAMPS)/npm
 	$(PY) scripts/make_dist.py
+	@touch $@
 
 bench: deps chromium $(STAMPS)/bench
 	$(PY) -m bench

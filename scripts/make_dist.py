@@ -41,8 +41,10 @@ def version():
 
 
 def wheel():
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(DIST), str(ROOT)], check=True,
-                   stdout=subprocess.DEVNULL)
+    # --no-isolation: the venv has the pinned setuptools (pyproject's [test] extra), so the
+    # build needs no download and gives the same wheel every time.
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(DIST), str(ROOT)],
+                   check=True, stdout=subprocess.DEVNULL)
     shutil.rmtree(ROOT / "build", ignore_errors=True)
     built = DIST / f"authfetch-{version()}-py3-none-any.whl"
     if not built.exists():
@@ -53,6 +55,7 @@ def wheel():
 def embed():
     folder = DIST / "embed"
     shutil.copy(ROOT / "frontend/authfetch.js", folder / "authfetch.js")
+    shutil.copy(ROOT / "frontend/authfetch/LICENSE", folder / "LICENSE")
     package = folder / "authfetch"
     package.mkdir()
     for path in sorted((ROOT / "frontend/authfetch").iterdir()):

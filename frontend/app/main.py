@@ -21,6 +21,7 @@ api = AuthClient(
 POLL_SECONDS = 5
 REFRESH_PATH = "/api/v1/users/refresh-token"
 BURST_DEFAULT, BURST_MAX = 50, 1000
+MAX_ROWS = BURST_MAX + 20  # bars kept on the timeline (a burst, its refresh calls, a few more)
 # What "break the next refresh" queues at the stub: two transient failures the client retries,
 # then the terminal answer that ends the session.
 REFRESH_FAULTS = [{"status": 503}, {"status": 503}, {"status": 401}]
@@ -101,6 +102,9 @@ class Timeline:
                    "held": False, "waiting": False, "first": False, "replayed": False, "refresh": False}
             self.rows[event.ident] = row
             self.order.append(event.ident)
+            if len(self.order) > MAX_ROWS:  # the oldest bar goes: a long visit stays light
+                self.rows.pop(self.order.pop(0))["bar"].remove()
+                self.t0 = self.rows[self.order[0]]["start"]
         phase = event.phase
         if phase == "queued":
             row["what"] = event.detail
@@ -176,6 +180,20 @@ async def stub_control(name, payload=None):
     return response.ok
 
 
+playing = False
+
+
+def play(action):
+    """A playground button: the poll stops from the first click on (see poll)."""
+
+    async def run():
+        global playing
+        playing = True
+        await action()
+
+    return run
+
+
 async def expire_now():
     if await stub_control("expire"):
         log("the stub expired every access token: the next request gets a 401")
@@ -186,6 +204,8 @@ async def expire_now():
 async def break_next_refresh():
     if await stub_control("faults", {"refresh": REFRESH_FAULTS}):
         log("the next refresh will fail: 503, 503 (retried), then 401 (ends the session)")
+    else:
+        log("the stub's controls are off (python -m server_stub --test-controls)")
 
 
 async def burst():
@@ -286,7 +306,9 @@ def on_submit(event):
 async def poll():
     while True:
         await asyncio.sleep(POLL_SECONDS)
-        if not element("profile-section").hidden:
+        # Once the visitor plays, the playground's requests are the page's only ones: a poll
+        # landing in a burst (or between expire and fire) would blur what the timeline shows.
+        if not element("profile-section").hidden and not playing:
             await load_profile()
 
 
@@ -320,9 +342,9 @@ async def boot():
     element("tab-id").textContent = TAB
     element("login-form").addEventListener("submit", create_proxy(on_submit))
     buttons = {
-        "expire-button": expire_now,
-        "burst-button": burst,
-        "break-button": break_next_refresh,
+        "expire-button": play(expire_now),
+        "burst-button": play(burst),
+        "break-button": play(break_next_refresh),
     }
     for ident, action in buttons.items():
         element(ident).addEventListener("click", create_proxy(lambda e, action=action: asyncio.create_task(action())))

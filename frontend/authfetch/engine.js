@@ -227,8 +227,9 @@ export function createEngine(settings, environment = {}) {
     }
     if (entry.flags & COORDINATED && refreshWanted(profiles[entry.profile], response)) {
       let seq = tripSeq;
-      if (tracing) trace(entry, gate === "open" && entry.generation === generation ? "first-401" : "stale", response.status, "");
-      if (!entry.replayed && entry.generation === generation) seq = trip();
+      const trips = !entry.replayed && entry.generation === generation;
+      if (tracing) trace(entry, trips && gate === "open" ? "first-401" : "stale", response.status, "");
+      if (trips) seq = trip();
       entry.state = "held";
       entry.response = response;
       report(["answered", entry.ident, entry.generation, entry.replayed, !entry.stream && !(entry.flags & ONCE), seq]);

@@ -36,18 +36,24 @@ class PendingWire:
                 "(a PyScript js_modules entry, or the one tag), or allow blob: module scripts"
             )
         else:
-            if self._listener is not None:
-                real.listen(self._listener)
-            for settings in self._profiles:
-                real.profile(settings)  # numbered as here: the engine counts from 0 too
-            for commands in self._commands:
-                real.apply(commands)
-            if self._tracing:
-                real.trace(True)
-            self._real = real
-            if self._swap is not None:
-                self._swap(real)
+            try:
+                self._hand_over(real)
+            except Exception as error:  # held requests must fail, not wait for ever
+                self._error = UsageError(f"authfetch could not start its engine: {error!r}")
         self._ready.set()
+
+    def _hand_over(self, real):
+        if self._listener is not None:
+            real.listen(self._listener)
+        for settings in self._profiles:
+            real.profile(settings)  # numbered as here: the engine counts from 0 too
+        for commands in self._commands:
+            real.apply(commands)
+        if self._tracing:
+            real.trace(True)
+        self._real = real
+        if self._swap is not None:
+            self._swap(real)
 
     def when_ready(self, swap):
         """``swap(real)`` once the engine is loaded (the session then talks to it directly)."""

@@ -41,6 +41,13 @@ def engine_module():
     return module
 
 
+# What fetch() takes as a body and authfetch buffers once (wire.js's bodyKind, by tag).
+NATIVE_BODIES = ("[object ArrayBuffer]", "[object Blob]", "[object File]", "[object FormData]", "[object URLSearchParams]")
+
+
+WIRE_IMPORT = 'from "./wire.js"'
+
+
 async def load_engine():
     """engine.js: as the page imported it, else from the package's own copy (a wheel install),
     imported as a module from blob: URLs (a page with a Content-Security-Policy lists it under
@@ -57,7 +64,14 @@ async def load_engine():
     except OSError:
         engine_module()  # raises the UsageError that says how to load it
     wire_url = _blob_url(wire_source)
-    await _import(_blob_url(engine_source.replace('from "./wire.js"', 'from "' + wire_url + '"')))
+    if engine_source.count(WIRE_IMPORT) != 1:
+        raise UsageError("authfetch's engine.js does not import " + WIRE_IMPORT + " once: the package is broken")
+    engine_url = _blob_url(engine_source.replace(WIRE_IMPORT, 'from "' + wire_url + '"'))
+    try:
+        await _import(engine_url)
+    finally:
+        js.URL.revokeObjectURL(engine_url)
+        js.URL.revokeObjectURL(wire_url)
     return engine_module()
 
 
@@ -263,11 +277,15 @@ class BrowserTransport:
         return PendingWire(load)
 
     def body_kind(self, body):
-        """"stream" or "native" for a browser body (ReadableStream; FormData, Blob...), else None."""
+        """"stream" or "native" for a browser body (ReadableStream; FormData, Blob...), else None
+        (a plain JS object is no body: the client refuses it rather than send "[object Object]").
+        Told here, not by engine.js's bodyKind: a wheel's client may ask before the engine is in."""
         if "JsProxy" not in type(body).__name__:
             return None
         tag = str(js.Object.prototype.toString.call(body))  # "[object FormData]"
-        return "stream" if tag == "[object ReadableStream]" else "native"
+        if tag == "[object ReadableStream]":
+            return "stream"
+        return "native" if tag in NATIVE_BODIES or js.ArrayBuffer.isView(body) else None
 
     def read_cookie(self, name):
         """A cookie the page's scripts can read (in a worker, PyScript lends the page's document)."""

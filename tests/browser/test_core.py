@@ -257,3 +257,28 @@ async def main():
     stats = harness.stub.stats()
     assert result["status"] == 200 and result["received"] == result["sent"], f"[{harness.runtime}] {result}"
     assert stats["requests"]["POST /api/v1/echo"] == 2 and stats["refresh_calls"] == 1, stats["requests"]
+
+
+def test_browser_bodies_are_sent_and_a_plain_js_object_is_refused(harness):
+    harness.fresh()
+    result = harness.run(
+        """
+import js
+
+
+async def main():
+    api = client()
+    form = js.URLSearchParams.new("a=1&b=two")
+    sent = await api.post("/echo", body=form)
+    data = (await sent.json())["data"]
+    refused = None
+    try:
+        await api.post("/echo", body=js.Object.new())
+    except authfetch.UsageError as error:
+        refused = str(error)
+    return [sent.status, data["headers"].get("Content-Type", ""), refused]
+"""
+    )
+    status, content_type, refused = result
+    assert status == 200 and content_type.startswith("application/x-www-form-urlencoded"), result
+    assert refused and "body must be" in refused, result

@@ -220,13 +220,13 @@ test("trace: requests waiting for a connection when the gate pauses are reported
 });
 
 test("recalled requests go out again before the ones that waited behind them", async () => {
-  const { submit, sent, apply, settle } = setup({ connections: 1 });
-  for (let ident = 1; ident <= 4; ident++) submit(ident, GET_FLAGS, { url: `https://app.test/api/${ident}` });
+  const { submit, sent, apply, settle } = setup({ connections: 2 });
+  for (let ident = 1; ident <= 7; ident++) submit(ident, GET_FLAGS, { url: `https://app.test/api/${ident}` });
   await settle();
-  assert.equal(sent.length, 2);
-  sent[0].answer(401); // trips; #2 is still out with the stale credential
+  assert.equal(sent.length, 4);
+  sent[0].answer(401); // trips; #2, #3 and #4 are still out with the stale credential
   await settle();
   apply(["recall", 0], ["verdict", 1, "replay", null], ["gate", "open", 1, "token-1", 1, null]);
   await settle();
-  assert.deepEqual(sent.slice(2).map((c) => c.url.split("/").pop()), ["1", "2"], "the oldest first, in their order");
+  assert.deepEqual(sent.slice(4).map((c) => c.url.split("/").pop()), ["1", "2", "3", "4"], "the oldest first, in their order");
 });

@@ -57,6 +57,7 @@ def test_the_tag_folder_holds_what_the_tag_loads():
     for name in re.findall(r'"([^"]+)"', modules) + ["engine.js", "wire.js"]:
         assert (folder / "authfetch" / name).read_bytes() == (PACKAGE / name).read_bytes(), name
     assert not (folder / "authfetch/testing.py").exists()
-    for path in ("micropython/micropython.mjs", "micropython/micropython.wasm", "pyodide/pyodide.mjs",
+    for path in ("LICENSE", "micropython/micropython.mjs", "micropython/micropython.wasm", "pyodide/pyodide.mjs",
+                 "pyodide/pyodide.asm.mjs",
                  "pyodide/pyodide.asm.wasm", "pyodide/python_stdlib.zip", "pyodide/pyodide-lock.json"):
         assert (folder / path).stat().st_size > 0, path
