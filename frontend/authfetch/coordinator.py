@@ -9,8 +9,8 @@ told about every request: it is told what needs a decision, and answers with *co
 Inputs: ``answered`` (a coordinated request got a refresh-wanted answer, e.g. a 401: the
 engine holds it and reports it), ``due`` (a request started after the renewal fell due),
 ``authenticated`` (a credentialed answer came back 2xx: there is a session),
-``refresh_succeeded`` / ``refresh_failed`` / ``retry_refresh`` (the refresh call), ``wake``
-(a timer, or the page woke up), ``remote_refreshed`` / ``signed_in`` / ``end_session``
+``refresh_succeeded`` / ``refresh_failed`` / ``retry_refresh`` (the refresh call), ``timer``
+(a Schedule came due), ``wake`` (the page woke up), ``remote_refreshed`` / ``signed_in`` / ``end_session``
 (another tab, a sign-in, a sign-out), ``close``. Each comes with the current time.
 
 Commands: Verdict (replay, deliver or fail one held request), Recall, FailWaiting,
@@ -284,8 +284,16 @@ class Coordinator:
 
     # -- inputs: time, other tabs, sign-in and sign-out ---------------------------------------
 
+    def timer(self, now):
+        """The Schedule's timer fired. A timer may fire a little before its time by this clock
+        (Pyodide's asyncio.sleep wakes up to ~0.3 ms early): then it waits the rest, else an
+        idle page would skip its renewal ahead of expiry."""
+        if self.session == LIVE and not self.refreshing and self.refresh_at is not None and now < self.refresh_at:
+            return [Schedule(self.refresh_at - now), self.gate()]
+        return self.wake(now)
+
     def wake(self, now):
-        """A Schedule came due, or the page woke (visible again, back online): renew if it is time."""
+        """The page woke (visible again, back online), or a Schedule came due: renew if it is time."""
         if self.session != LIVE or self.refreshing or not self._near_expiry(now):
             return [self.gate()]
         return self._begin_refresh("expiry") + [self.gate()]

@@ -86,6 +86,9 @@ class Session:
     def wake(self):
         self._apply(self.coordinator.wake(monotonic()))
 
+    def _timer(self):
+        self._apply(self.coordinator.timer(monotonic()))
+
     # -- listeners ------------------------------------------------------------------------------
 
     def listen(self, entry):
@@ -215,7 +218,7 @@ class Session:
             elif kind == "schedule":
                 batch.append(["due", None if command.delay is None else command.delay * 1000])
                 cancel(self._wake_timer)
-                self._wake_timer = None if command.delay is None else call_later(command.delay, self.wake)
+                self._wake_timer = None if command.delay is None else call_later(command.delay, self._timer)
             else:
                 if batch:
                     self.wire.apply(batch)

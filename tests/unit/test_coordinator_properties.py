@@ -270,7 +270,7 @@ class Driver(RuleBasedStateMachine):
         elif what == "timer":
             if self.wake_at is not None and self.now >= self.wake_at:
                 self.wake_at = None
-                self.apply(c.wake(self.now))
+                self.apply(c.timer(self.now))  # what the session calls when its timer fires
         elif what == "wake":
             self.apply(c.wake(self.now))
         elif what.startswith("sign-in"):
