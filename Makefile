@@ -11,7 +11,8 @@ STAMPS := .stamps
 PORT   ?= 8000
 
 .PHONY: demo test bench deps chromium dist clean
-DIST_SOURCES := pyproject.toml README.md frontend/authfetch.js $(wildcard frontend/authfetch/*) scripts/make_dist.py
+DIST_SOURCES := pyproject.toml README.md frontend/authfetch.js frontend/authfetch/LICENSE scripts/make_dist.py \
+                $(wildcard frontend/authfetch/*.py frontend/authfetch/*.js)
 
 # --test-controls: the playground's buttons (expire the token, break the next refresh) call
 # the stub's /__stub__/ controls. A local demo only: never start a stub reachable by others so.

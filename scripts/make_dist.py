@@ -22,7 +22,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 DIST = ROOT / "dist"
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from sync_pyscript_files import NOT_IN_PAGE  # noqa: E402
+from sync_pyscript_files import library_files  # noqa: E402
 
 INTERPRETERS = {
     "micropython": (ROOT / "node_modules/@micropython/micropython-webassembly-pyscript", ("micropython.mjs", "micropython.wasm")),
@@ -58,9 +58,10 @@ def embed():
     shutil.copy(ROOT / "frontend/authfetch/LICENSE", folder / "LICENSE")
     package = folder / "authfetch"
     package.mkdir()
-    for path in sorted((ROOT / "frontend/authfetch").iterdir()):
-        if path.suffix in (".py", ".js") and path.name not in NOT_IN_PAGE:
-            shutil.copy(path, package / path.name)
+    library = ROOT / "frontend/authfetch"
+    # The modules the tag loads (its MODULES list is made from the same list) and the engine.
+    for name in library_files() + sorted(path.name for path in library.glob("*.js")):
+        shutil.copy(library / name, package / name)
     for name, (source, files) in INTERPRETERS.items():
         (folder / name).mkdir()
         for file in files:

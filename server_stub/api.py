@@ -8,6 +8,7 @@ from starlette.routing import Route
 from .http import (
     ACCESS_COOKIE,
     REFRESH_COOKIE,
+    REFRESH_PATH,
     ApiError,
     clear_session_cookies,
     drop_response,
@@ -34,7 +35,7 @@ class Api:
     def routes(self):
         return [
             Route("/api/v1/users/login", self.login, methods=["POST"]),
-            Route("/api/v1/users/refresh-token", self.refresh, methods=["POST"]),
+            Route(REFRESH_PATH, self.refresh, methods=["POST"]),
             Route("/api/v1/users/logout", self.logout, methods=["POST"]),
             Route("/api/v1/users/current-user", self.profile, methods=["GET"]),
             Route("/api/v1/users/profile", self.profile, methods=["GET"]),

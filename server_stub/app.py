@@ -15,8 +15,9 @@ from .api import Api
 from .controls import Clock, Faults, Stats
 from .http import (
     CSRF_COOKIE,
-    REFRESH_COOKIE,
     CSRF_HEADER,
+    REFRESH_COOKIE,
+    REFRESH_PATH,
     DROP_HEADER,
     ApiError,
     CsrfTokens,
@@ -30,9 +31,6 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Establishing a session cannot carry a CSRF token yet; Sec-Fetch-Site still guards it.
 CSRF_EXEMPT = {"/api/v1/users/login"}
-# A refresh without a refresh cookie has no session to renew: it gets its 401 ("no refresh
-# token") before any CSRF check, so a first visit reads as "signed out", not as an attack.
-REFRESH_PATH = "/api/v1/users/refresh-token"
 VENDOR = {
     "pyscript": "node_modules/@pyscript/core/dist",
     "pyodide": "node_modules/pyodide",
@@ -125,6 +123,8 @@ class Guard:
             name, _, value = part.strip().partition("=")
             cookies[name] = value
         if scope["path"] == REFRESH_PATH and not cookies.get(REFRESH_COOKIE):
+            # No session to renew: the route answers 401 "no_refresh_token", so a first visit
+            # reads as signed out, not as an attack.
             return None
         if not self.s.csrf.valid(cookies.get(CSRF_COOKIE), headers.get(CSRF_HEADER)):
             return "missing or invalid X-CSRF-Token"

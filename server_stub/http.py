@@ -16,6 +16,7 @@ CSRF_COOKIE = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 # The refresh cookie goes only where it is needed: refresh-token and logout live under this path.
 REFRESH_COOKIE_PATH = "/api/v1/users"
+REFRESH_PATH = REFRESH_COOKIE_PATH + "/refresh-token"  # the route (api.py) and its CSRF rule (app.py)
 
 
 def envelope(status, data=None, message="", headers=None):

@@ -77,14 +77,14 @@ for name in ("refresh-start", "refresh", "refresh-failed", "session-expired", "n
 
 
 class Timeline:
-    """Each request as a bar from sent to answered, colored by what happened to it, drawn from
-    the client's "request" events (its engine's steps, with the page's clock)."""
+    """Each request as a bar from asked for to answered, colored by what happened to it, drawn
+    from the client's "request" events (its engine's steps, with the page's clock)."""
 
     def __init__(self):
         self.rows = {}  # ident -> what the steps said so far
         self.order = []
         self.t0 = None
-        self.drawn = False
+        self.scheduled = False
 
     def clear(self):
         self.rows, self.order, self.t0 = {}, [], None
@@ -136,13 +136,13 @@ class Timeline:
         return "ok" if row["end"] is not None else "pending"
 
     def changed(self):
-        if not self.drawn:
-            self.drawn = True
+        if not self.scheduled:
+            self.scheduled = True  # one redraw pending
             asyncio.create_task(self.draw())
 
     async def draw(self):
         await asyncio.sleep(0.05)  # one redraw for a batch of steps
-        self.drawn = False
+        self.scheduled = False
         now = window.performance.now()
         rows = [self.rows[i] for i in self.order]
         span = max([(r["end"] or now) for r in rows] + [(self.t0 or now) + 1]) - (self.t0 or now)
@@ -160,7 +160,7 @@ class Timeline:
                 counts["refreshes"] += 1
                 continue
             counts["requests"] += 1
-            counts["ok"] += kind != "failed" and row["end"] is not None and 200 <= row["status"] < 300
+            counts["ok"] += row["end"] is not None and 200 <= row["status"] < 300
             counts["replays"] += row["replayed"]
             counts["held"] += row["waiting"]
         for name, value in counts.items():

@@ -166,10 +166,11 @@ class AuthClient:
         if target is None:
             raise UsageError("login needs a url (or login_url= on the client)")
         request = self._build(target, "POST", headers, body, json, timeout, True)
-        return await self._sign_in(request, self.options.route(request.url) & ~(SIGN_IN | SIGN_OUT | COORDINATED))
+        return await self._sign_in(request, self.options.route(request.url))
 
     async def _sign_in(self, request, flags):
-        response = await self._session.perform(self._profile, request, flags & ~(SIGN_IN | COORDINATED))
+        # Outside the gate: a sign-in must go out while the session is ended or renewing.
+        response = await self._session.perform(self._profile, request, flags & ~(SIGN_IN | SIGN_OUT | COORDINATED))
         if response.ok:
             document = None
             try:
@@ -187,11 +188,11 @@ class AuthClient:
         if target is None:
             raise UsageError("logout needs a url (or logout_url= on the client)")
         request = self._build(target, "POST", None, None, _UNSET, timeout, True)
-        return await self._sign_out(request, self.options.route(request.url) & ~(SIGN_IN | SIGN_OUT | COORDINATED))
+        return await self._sign_out(request, self.options.route(request.url))
 
     async def _sign_out(self, request, flags):
         try:
-            return await self._session.perform(self._profile, request, flags & ~(SIGN_OUT | COORDINATED))
+            return await self._session.perform(self._profile, request, flags & ~(SIGN_IN | SIGN_OUT | COORDINATED))
         finally:
             self._session.signed_out()
 

@@ -208,6 +208,13 @@ export function createEngine(settings, environment = {}) {
     );
   }
 
+  function withdraw(entry) {
+    // A send in flight no longer counts: whatever it brings is ignored (aborted, where it can be).
+    entry.attempt += 1;
+    if (entry.flags & PACED) pacedFlying -= 1;
+    entry.abort?.abort();
+  }
+
   function landed(entry, attempt) {
     // Whether this answer is still the entry's: a recalled or settled send is not.
     if (entry.attempt !== attempt || entry.state !== "flying") return false;
@@ -266,7 +273,7 @@ export function createEngine(settings, environment = {}) {
     finish(entry, { error: "timeout", message: "timed out", response: entry.response });
   }
 
-  async function prepare(entry, body, flags) {
+  async function prepare(entry, body) {
     // Bodies become what the browser sends, once: a replay carries the same bytes.
     if (body == null) return;
     if (typeof body === "string") {
@@ -312,10 +319,10 @@ export function createEngine(settings, environment = {}) {
       pump();
     };
     if (body == null || typeof body === "string" || body instanceof Uint8Array) {
-      prepare(entry, body, flags); // no await inside for these: done before go()
+      prepare(entry, body); // no await inside for these: done before go()
       go();
     } else {
-      prepare(entry, body, flags).then(go, (error) => finish(entry, { error: "network", message: String(error) }));
+      prepare(entry, body).then(go, (error) => finish(entry, { error: "network", message: String(error) }));
     }
   }
 
@@ -358,9 +365,7 @@ export function createEngine(settings, environment = {}) {
       const recalled = [];
       for (const entry of entries.values()) {
         if (entry.state === "flying" && entry.flags & RECALLABLE && !entry.replayed && entry.generation === gen) {
-          entry.attempt += 1; // what the send brings is ignored (aborted, where it can be)
-          if (entry.flags & PACED) pacedFlying -= 1;
-          entry.abort?.abort();
+          withdraw(entry);
           entry.replayed = true;
           stats.recalls += 1;
           recalled.push(entry);
@@ -414,11 +419,7 @@ export function createEngine(settings, environment = {}) {
       const entry = entries.get(ident);
       if (!entry) return;
       if (entry.state === "queued") unqueue(entry);
-      if (entry.state === "flying") {
-        entry.attempt += 1;
-        if (entry.flags & PACED) pacedFlying -= 1;
-        entry.abort?.abort();
-      }
+      if (entry.state === "flying") withdraw(entry);
       finish(entry, { error: "cancelled", message: "cancelled" });
       pump();
     },
@@ -428,7 +429,6 @@ export function createEngine(settings, environment = {}) {
       return count;
     },
     stats: () => JSON.stringify({ ...stats, limit }),
-    bodyKind,
   };
 }
 

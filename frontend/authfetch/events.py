@@ -7,12 +7,12 @@ Names: refresh-start, refresh, refresh-failed, session-expired, no-session, repl
 visit before signing in; "session-expired": a session this page had has ended.)
 
 "request" is each step of each request, for a page that draws them (the demo's timeline):
-``ident`` (the request's number), ``phase`` ("queued" (asked for), "sent", "held" at the gate, "first-401" (its
-answer paused the gate), "stale" (another refresh-wanted answer), "done"), ``at`` (ms, the
-page's performance.now()), ``status``, ``attempt``, ``detail`` ("METHOD url" when queued and sent; when
-done, the reason it failed, e.g. "session-expired" with its last 401, else ""). Only listeners of "request" get it, not "*": it is turned
-on while one listens, and costs a crossing into Python per step (the browser engine's; the fake
-engine of authfetch.testing does not report steps).
+``ident`` (the request's number); ``phase``: "queued" (asked for), "sent", "held" (at the
+gate), "first-401" (its answer paused the gate), "stale" (another refresh-wanted answer),
+"done"; ``at`` (ms, the page's performance.now()); ``status``; ``attempt``; ``detail``
+("METHOD url" when queued and sent; when done, the reason it failed, e.g. "session-expired"
+with its last 401, else ""). Only listeners of "request" get it, not "*": the engine reports
+steps only while one listens, as each step costs a crossing into Python.
 """
 
 EVENT_NAMES = ("refresh-start", "refresh", "refresh-failed", "session-expired", "no-session", "replay", "request")

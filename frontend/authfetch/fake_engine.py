@@ -89,6 +89,7 @@ class FakeEngine:
         self.filling = True
         self.listener = None
         self.reports = []
+        self.tracing = False
 
     # -- reports --------------------------------------------------------------------------------
 
@@ -102,11 +103,18 @@ class FakeEngine:
         if batch:
             self.listener(_json.dumps(batch))
 
+    def step(self, entry, phase, status, detail):
+        self.report(["trace", entry.ident, phase, monotonic() * 1000, status, entry.attempt, detail])
+
     def trip(self):
         self.trip_seq += 1
         self.tripped_generation = self.generation
         if self.gate == "open":
             self.gate = "paused"
+            if self.tracing:
+                for entry in self.queues["paced"] + self.queues["free"]:
+                    if entry.flags & COORDINATED:
+                        self.step(entry, "held", 0, "")
         return self.trip_seq
 
     # -- the queue ------------------------------------------------------------------------------
@@ -123,6 +131,8 @@ class FakeEngine:
             queue.append(entry)
         if entry.flags & COORDINATED:
             self.counts["max_held"] = max(self.counts["max_held"], self.queued())
+        if self.tracing and self.gate != "open" and entry.flags & COORDINATED:
+            self.step(entry, "held", 0, "")
 
     def unqueue(self, entry):
         queue = self.queues["paced" if entry.flags & PACED else "free"]
@@ -151,6 +161,9 @@ class FakeEngine:
         entry.state = "done"
         self.entries.pop(entry.ident, None)
         cancel(entry.timer)
+        if self.tracing:
+            reply = outcome.get("reply")
+            self.step(entry, "done", reply.status if reply is not None else 0, outcome.get("error") or "")
         entry.outcome = outcome
         entry.done.set()
 
@@ -190,6 +203,8 @@ class FakeEngine:
         attempt = entry.attempt
         if entry.flags & PACED:
             self.paced_flying += 1
+        if self.tracing:
+            self.step(entry, "sent", 0, request.method + " " + request.url)
         if entry.replayed and entry.flags & COORDINATED:
             self.counts["replays"] += 1
             self.report(["replay", entry.ident, entry.request.method, entry.request.url])
@@ -202,6 +217,13 @@ class FakeEngine:
                 self.answered(entry, attempt, outcome, request.url)
 
         spawn(go(entry.abort))
+
+    def withdraw(self, entry):
+        entry.attempt += 1
+        if entry.flags & PACED:
+            self.paced_flying -= 1
+        if entry.abortable:
+            entry.abort.abort()
 
     def landed(self, entry, attempt):
         if entry.attempt != attempt or entry.state != "flying":
@@ -216,7 +238,10 @@ class FakeEngine:
         result.url = url
         if entry.flags & COORDINATED and self.refresh_wanted(self.profiles[entry.profile], result):
             seq = self.trip_seq
-            if not entry.replayed and entry.generation == self.generation:
+            trips = not entry.replayed and entry.generation == self.generation
+            if self.tracing:
+                self.step(entry, "first-401" if trips and self.gate == "open" else "stale", result.status, "")
+            if trips:
                 seq = self.trip()
             entry.state = "held"
             entry.reply = result
@@ -252,6 +277,8 @@ class FakeEngine:
         done = Signal()
         entry = Entry(ident, profile, request, flags, done)
         self.entries[ident] = entry
+        if self.tracing:
+            self.step(entry, "queued", 0, request.method + " " + request.url)
         if request.timeout is not None:
             entry.timer = call_later(request.timeout, lambda: self.time_out(entry))
         if not flags & COORDINATED:
@@ -316,6 +343,7 @@ class FakeEngine:
             self.finish(entry, {"error": reason, "message": reason, "reply": entry.reply})
 
     def _recall(self, generation):
+        recalled = []
         for entry in list(self.entries.values()):
             if (
                 entry.state == "flying"
@@ -323,14 +351,12 @@ class FakeEngine:
                 and not entry.replayed
                 and entry.generation == generation
             ):
-                entry.attempt += 1
-                if entry.flags & PACED:
-                    self.paced_flying -= 1
-                if entry.abortable:
-                    entry.abort.abort()
+                self.withdraw(entry)
                 entry.replayed = True
                 self.counts["recalls"] += 1
-                self.enqueue(entry, False)
+                recalled.append(entry)
+        for entry in reversed(recalled):  # at the front, in the order they were asked for
+            self.enqueue(entry, True)
         self.pump()
 
     def _failWaiting(self, reason):  # noqa: N802 -- the engine's command name
@@ -345,6 +371,9 @@ class FakeEngine:
     def listen(self, callback):
         self.listener = callback
 
+    def trace(self, on):
+        self.tracing = bool(on)
+
     def profile(self, settings):
         self.profiles.append(_json.loads(_json.dumps(settings)))
         return len(self.profiles) - 1
@@ -356,11 +385,7 @@ class FakeEngine:
         if entry.state == "queued":
             self.unqueue(entry)
         if entry.state == "flying":
-            entry.attempt += 1
-            if entry.flags & PACED:
-                self.paced_flying -= 1
-            if entry.abortable:
-                entry.abort.abort()
+            self.withdraw(entry)
         self.finish(entry, {"error": "cancelled", "message": "cancelled"})
         self.pump()
 

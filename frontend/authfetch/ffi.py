@@ -5,6 +5,7 @@ transport.py and bridge.py only (tests/unit/test_layout.py keeps it so).
 """
 
 from .compat import MICROPYTHON
+from .errors import UsageError
 
 
 def ffi():
@@ -92,8 +93,6 @@ async def load_wheels(base_url, index_name):
     base = base if base.endswith("/") else base + "/"
     answer = await js.fetch(base + index_name)
     if not answer.ok:
-        from .errors import UsageError
-
         raise UsageError(f"no wheel list at {base + index_name} (HTTP {answer.status})")
     names = json.loads(str(await answer.text()))["wheels"]
     _, to_js = ffi()

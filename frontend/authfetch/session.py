@@ -105,8 +105,7 @@ class Session:
     def _trace_if_watched(self):
         """The engine reports each request's steps only while a "request" listener exists: a
         report per step is a crossing into Python, which no page pays unless it asks."""
-        if hasattr(self.wire, "trace"):
-            self.wire.trace(any(entry[1] == "request" for entry in self.listeners))
+        self.wire.trace(any(entry[1] == "request" for entry in self.listeners))
 
     def _emit(self, name, **fields):
         event = Event(name, **fields)

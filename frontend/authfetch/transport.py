@@ -24,6 +24,10 @@ create_proxy, to_js = ffi()
 
 _shared = []
 ENGINE_GLOBAL = "authfetchEngine"  # engine.js sets it on globalThis when it is imported
+WIRE_IMPORT = 'from "./wire.js"'  # engine.js's one import, pointed at a blob: URL for a wheel
+# What fetch() takes as a body and authfetch buffers once: wire.js's bodyKind, told by tag
+# (tests/browser/test_core.py checks that the two agree).
+NATIVE_BODIES = ("[object ArrayBuffer]", "[object Blob]", "[object File]", "[object FormData]", "[object URLSearchParams]")
 ENGINE_CONFIG = (
     '[js_modules.main]\n"<url of authfetch/engine.js>" = "authfetch_engine"\n'
     '[js_modules.worker]\n"<url of authfetch/engine.js>" = "authfetch_engine"'
@@ -39,13 +43,6 @@ def engine_module():
             "next to the package's files:\n" + ENGINE_CONFIG
         )
     return module
-
-
-# What fetch() takes as a body and authfetch buffers once (wire.js's bodyKind, by tag).
-NATIVE_BODIES = ("[object ArrayBuffer]", "[object Blob]", "[object File]", "[object FormData]", "[object URLSearchParams]")
-
-
-WIRE_IMPORT = 'from "./wire.js"'
 
 
 async def load_engine():

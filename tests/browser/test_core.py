@@ -282,3 +282,32 @@ async def main():
     status, content_type, refused = result
     assert status == 200 and content_type.startswith("application/x-www-form-urlencoded"), result
     assert refused and "body must be" in refused, result
+
+
+def test_python_tells_browser_bodies_as_the_engine_does(harness):
+    # transport.body_kind (Python, usable before a wheel's engine is in) and wire.js's bodyKind
+    # (what the engine buffers or streams) must agree, body by body.
+    pairs = harness.run(
+        """
+import js
+
+from authfetch.transport import BrowserTransport
+
+
+async def main():
+    transport = BrowserTransport()
+    make = js.Function.new(
+        "return [new ArrayBuffer(2), new Uint8Array(2), new DataView(new ArrayBuffer(2)), new Blob(['x']),"
+        " new File(['x'], 'f'), new FormData(), new URLSearchParams('a=1'), new ReadableStream(), {}, [1, 2],"
+        " new Map(), new Date(0)]"
+    )
+    bodies = make()
+    out = []
+    for i in range(bodies.length):
+        engine = js.authfetchEngine.bodyKind(bodies[i])
+        out.append([transport.body_kind(bodies[i]), None if engine is None or type(engine).__name__ == "JsNull" else str(engine)])
+    return out
+"""
+    )
+    assert [python for python, _ in pairs] == ["native"] * 7 + ["stream"] + [None] * 4, pairs
+    assert all(python == engine for python, engine in pairs), pairs

@@ -53,18 +53,27 @@ def wheel_page(request, browser, stub):
 
 
 def test_a_page_with_only_the_wheel_keeps_one_refresh_for_a_burst(wheel_page):
-    # Nothing of the library came from the source tree: only the wheel (and the interpreter).
-    from_source = [u for u in wheel_page.fetched if "/static/authfetch/authfetch/" in u]
+    # Nothing of the library came from the source tree (the demo's config fetches it from
+    # /frontend/authfetch/, the one tag's from /static/authfetch/): only the wheel.
+    from_source = [u for u in wheel_page.fetched if "/frontend/authfetch/" in u or "/static/authfetch/authfetch/" in u]
     assert from_source == [], from_source
     assert any(u.endswith(".whl") and "/dist/authfetch-" in u for u in wheel_page.fetched)
-    where = wheel_page.run(
+    version, beside = wheel_page.run(
         """
+import os
+
+
 async def main():
-    return [authfetch.__version__, authfetch.__file__]
+    # An installed wheel leaves its dist-info directory beside the package (site-packages on
+    # Pyodide, the unpack folder on MicroPython); a files config does not.
+    package = authfetch.__file__.rsplit("/", 1)[0]  # MicroPython's may be relative: "authfetch/..."
+    folder = package.rsplit("/", 1)[0] if "/" in package else "."
+    return [authfetch.__version__, [name for name in os.listdir(folder) if name.startswith("authfetch-")]]
 """
     )
-    assert where[0] == (ROOT / "frontend/authfetch/__init__.py").read_text().split('__version__ = "')[1].split('"')[0]
-    assert "/static/" not in where[1] and "authfetch" in where[1], where
+    expected = (ROOT / "frontend/authfetch/__init__.py").read_text().split('__version__ = "')[1].split('"')[0]
+    assert version == expected
+    assert beside == [f"authfetch-{expected}.dist-info"], beside
     wheel_page.fresh()
     wheel_page.stub.expire()
     statuses = wheel_page.run(BURST)

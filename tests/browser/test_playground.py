@@ -11,24 +11,13 @@ import re
 import pytest
 
 from .conftest import BOOT_TIMEOUT_MS, RUNTIMES
-from .test_smoke import unexpected
+from .test_smoke import open_demo, unexpected
 
 COUNTERS = ("requests", "ok", "refreshes", "replays", "held")
 
 
 def counters(page):
     return {name: int(page.inner_text(f"#count-{name}")) for name in COUNTERS}
-
-
-def open_demo(context, stub, runtime):
-    page = context.new_page()
-    page.set_viewport_size({"width": 900, "height": 1000})
-    errors = []
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{stub.url}?runtime={runtime}")
-    page.wait_for_selector("#app[data-state=ready]", timeout=BOOT_TIMEOUT_MS)
-    return page, errors
 
 
 def click_and_wait(page, button, log_text):
@@ -72,9 +61,7 @@ def test_a_first_visit_is_calm(context, stub, runtime):
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_a_burst_after_expire_shows_one_refresh_and_every_request_ok(context, stub, runtime):
-    page, errors = open_demo(context, stub, runtime)
-    page.click("#login-button")
-    page.wait_for_selector("#profile-section:not([hidden])")
+    page, errors = open_demo(context, stub, runtime, signed_in=True)
     stub.reset()
     click_and_wait(page, "#expire-button", "expired every access token")
     assert burst(page, 50) == "burst of 50: 50 OK"
@@ -96,9 +83,7 @@ def test_a_burst_after_expire_shows_one_refresh_and_every_request_ok(context, st
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_a_broken_refresh_is_retried_then_ends_the_session_once(context, stub, runtime):
-    page, _ = open_demo(context, stub, runtime)
-    page.click("#login-button")
-    page.wait_for_selector("#profile-section:not([hidden])")
+    page, _ = open_demo(context, stub, runtime, signed_in=True)
     stub.reset()
     click_and_wait(page, "#break-button", "the next refresh will fail")
     click_and_wait(page, "#expire-button", "expired every access token")
@@ -111,9 +96,7 @@ def test_a_broken_refresh_is_retried_then_ends_the_session_once(context, stub, r
 
 
 def test_open_another_tab_opens_the_demo_which_shares_the_session(context, stub):
-    page, _ = open_demo(context, stub, "mpy")
-    page.click("#login-button")
-    page.wait_for_selector("#profile-section:not([hidden])")
+    page, _ = open_demo(context, stub, "mpy", signed_in=True)
     with context.expect_page() as opened:
         page.click("#tab-button")
     other = opened.value

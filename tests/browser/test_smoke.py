@@ -24,6 +24,20 @@ def unexpected(errors):
     return [e for e in errors if not EXPECTED_CONSOLE.search(e)]
 
 
+def open_demo(context, stub, runtime, *, signed_in=False):
+    """The demo booted in a new page of ``context``; its console errors are collected."""
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{stub.url}?runtime={runtime}")
+    page.wait_for_selector("#app[data-state=ready]", timeout=BOOT_TIMEOUT_MS)
+    if signed_in:
+        page.click("#login-button")
+        page.wait_for_selector("#profile-section:not([hidden])", timeout=10_000)
+    return page, errors
+
+
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_demo_boots_offline_and_signs_in(context, stub, runtime):
     page = context.new_page()
@@ -53,11 +67,7 @@ def test_demo_boots_offline_and_signs_in(context, stub, runtime):
 
 
 def test_demo_survives_an_access_token_expiry(context, stub):
-    page = context.new_page()
-    page.goto(f"{stub.url}?runtime=mpy")
-    page.wait_for_selector("#app[data-state=ready]", timeout=BOOT_TIMEOUT_MS)
-    page.click("#login-button")
-    page.wait_for_selector("#profile-section:not([hidden])", timeout=10_000)
+    page, _ = open_demo(context, stub, "mpy", signed_in=True)
     stub.reset()
     stub.expire()
     page.evaluate("() => document.getElementById('profile').innerHTML = ''")
@@ -97,11 +107,7 @@ def test_demo_counts_its_tabs_and_names_who_refreshed(browser, stub):
 
 
 def test_demo_shows_sync_requests_surviving_an_expiry(context, stub):
-    page = context.new_page()
-    page.goto(f"{stub.url}?runtime=py")
-    page.wait_for_selector("#app[data-state=ready]", timeout=BOOT_TIMEOUT_MS)
-    page.click("#login-button")
-    page.wait_for_selector("#profile-section:not([hidden])", timeout=10_000)
+    page, _ = open_demo(context, stub, "py", signed_in=True)
     assert page.is_visible("#sync-section")
     stub.reset()
     stub.expire()

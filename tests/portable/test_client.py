@@ -122,6 +122,37 @@ async def test_request_started_during_refresh_is_held_then_sent_once():
     assert server.refresh_calls == 1
 
 
+async def test_request_listeners_see_every_step_and_only_while_they_listen():
+    server = FakeServer()
+    api = client(server)
+    steps, everything = [], []
+    api.on("*", lambda event: everything.append(event.name))
+    stop = api.on("request", lambda event: steps.append((event.ident, event.phase, event.status, event.attempt)))
+    gate, first = await refresh_on_the_wire(server, api)
+    late = asyncio.create_task(api.get("/users/current-user"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.open()
+    assert (await first).status == 200 and (await late).status == 200
+    for _ in range(5):
+        await asyncio.sleep(0)  # the last reports travel in a batch
+    by_request = {}
+    for ident, phase, status, attempt in steps:
+        by_request.setdefault(ident, []).append((phase, status, attempt))
+    phases = [[phase for phase, _, _ in trail] for trail in by_request.values()]
+    # The GET that met the expiry, the refresh call, and the GET that waited at the gate:
+    assert ["queued", "sent", "first-401", "held", "sent", "done"] in phases, by_request
+    assert ["queued", "sent", "done"] in phases, by_request  # the refresh call itself
+    assert ["queued", "held", "sent", "done"] in phases, by_request
+    assert "request" not in everything, "a '*' listener gets no per-request steps"
+    stop()
+    before = len(steps)
+    assert (await api.get(PROFILE)).status == 200
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(steps) == before, "no steps once nobody listens"
+
+
 async def test_late_401_from_an_older_generation_is_replayed_without_a_new_refresh():
     server = FakeServer()
     api = client(server)

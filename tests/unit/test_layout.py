@@ -54,3 +54,14 @@ def test_the_engine_flags_are_the_same_numbers_on_both_sides():
               "RECALLABLE": config.RECALLABLE, "PACED": config.PACED, "ONCE": config.ONCE}
     assert {name: declared.get(name) for name in python} == python
     assert not (config.SIGN_IN | config.SIGN_OUT) & sum(python.values()), "client-only flags must not reach the engine"
+
+
+def test_the_request_flags_are_the_same_numbers_in_python_and_engine_js():
+    from authfetch import config
+
+    engine = (ROOT / "frontend/authfetch/engine.js").read_text()
+    declared = dict(re.findall(r"^const ([A-Z]+) = (\d+);", engine, re.M))
+    exported = re.search(r"export const FLAGS = \{ (.*) \};", engine).group(1).split(", ")
+    assert sorted(exported) == sorted(declared), (exported, declared)
+    for name, value in declared.items():
+        assert getattr(config, name) == int(value), name
