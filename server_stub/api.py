@@ -2,6 +2,7 @@
 
 import asyncio
 import hashlib
+import json
 
 from starlette.routing import Route
 
@@ -18,6 +19,7 @@ from .http import (
     read_json_object,
     set_session_cookies,
 )
+from .controls import shaping
 from .tokens import TokenRejected
 
 USERS = {
@@ -42,13 +44,13 @@ class Api:
             Route("/api/v1/echo", self.echo, methods=["POST", "PUT", "PATCH", "DELETE"]),
         ]
 
-    def _session_response(self, user, family, refresh_token, message, *, with_user=False):
+    def _session_response(self, user, family, refresh_token, message, *, with_user=False, shape=None):
         s = self.s
         access = s.access.issue(user=user, family=family)
         body = {"accessToken": access, "expiresIn": int(s.settings.access_ttl)}
         if with_user:
             body["user"] = USERS[user]
-        response = envelope(200, body, message)
+        response = envelope(200, body, message) if not shape else _shaped(body, message, shape)
         set_session_cookies(
             response,
             access=access,
@@ -83,7 +85,7 @@ class Api:
         if "status" in fault or "body" in fault:
             status = fault.get("status", 200)
             if "body" in fault:
-                return raw_response(status, fault["body"])
+                return raw_response(status, fault["body"], fault.get("content_type", "application/json"))
             return envelope(status, None, "injected fault")
         if not request.cookies.get(REFRESH_COOKIE):
             return envelope(401, None, "no_refresh_token")  # no session to renew: not signed in
@@ -96,7 +98,7 @@ class Api:
             return response
         if fault.get("rotate_then_drop"):
             return drop_response()
-        return self._session_response(outcome.user, outcome.family, outcome.token, "Access token refreshed")
+        return self._session_response(outcome.user, outcome.family, outcome.token, "Access token refreshed", shape=shaping(fault))
 
     async def logout(self, request):
         s = self.s
@@ -149,6 +151,22 @@ class Api:
             "handled": handled,
         }
         return envelope(200, data, "echo")
+
+
+def _shaped(body, message, fault):
+    """A genuine refresh answer bent by a test fault: another access token in the answer (the
+    cookie keeps the real one), a lifetime as raw JSON text (1e400 overflows a float), padding."""
+    if "access_token" in fault:
+        body["accessToken"] = fault["access_token"]
+    if fault.get("pad_bytes"):
+        body["padding"] = "x" * fault["pad_bytes"]
+    raw_lifetime = fault.get("expires_in_raw")
+    if raw_lifetime is not None:
+        body["expiresIn"] = "__EXPIRES_IN__"
+    text = json.dumps({"statusCode": 200, "data": body, "message": message, "success": True})
+    if raw_lifetime is not None:
+        text = text.replace('"__EXPIRES_IN__"', raw_lifetime)
+    return raw_response(200, text)
 
 
 def _presented_token(request):

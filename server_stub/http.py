@@ -46,8 +46,8 @@ def drop_response():
     return Response(status_code=204, headers={DROP_HEADER: "1"})
 
 
-def raw_response(status, text):
-    return Response(text, status_code=status, media_type="application/json")
+def raw_response(status, text, media_type="application/json"):
+    return Response(text, status_code=status, media_type=media_type)
 
 
 async def read_body(request):

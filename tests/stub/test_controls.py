@@ -302,3 +302,47 @@ def test_reset_clears_stats_faults_and_clock(stub, envelope):
     assert stub.me().status_code == 200
     assert stub.refresh().status_code == 200
     assert stub.stats()["rotations"] == 1
+
+
+# -- faults that bend a genuine answer --------------------------------------------------------------
+
+
+def test_a_body_fault_can_say_its_content_type(stub):
+    stub.login()
+    stub.queue_faults({"status": 200, "body": "<!doctype html><title>app</title>", "content_type": "text/html"})
+
+    response = stub.refresh()
+
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.text.startswith("<!doctype html>")
+
+
+def test_shaping_faults_bend_a_genuine_rotation(stub):
+    stub.login()
+    stub.queue_faults({"pad_bytes": 1000, "expires_in_raw": "1e400", "access_token": "bad\ntoken"})
+
+    response = stub.refresh()
+
+    assert response.status_code == 200 and stub.stats()["rotations"] == 1
+    assert '"expiresIn": 1e400' in response.text
+    data = response.json()["data"]
+    assert data["accessToken"] == "bad\ntoken" and len(data["padding"]) == 1000
+    # The cookies carry the genuine rotation: the next refresh is no reuse.
+    assert stub.refresh().status_code == 200 and stub.stats()["reuse_detected"] == 0
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"pad_bytes": -1},
+        {"pad_bytes": "5"},
+        {"pad_bytes": 1 << 40},
+        {"expires_in_raw": "Infinity"},
+        {"expires_in_raw": 5},
+        {"access_token": None},
+        {"content_type": "text/html"},
+        {"status": 200, "pad_bytes": 10},
+    ],
+)
+def test_bad_shaping_faults_are_400(stub, envelope, fault):
+    envelope(stub.client.post("/__stub__/faults", json={"refresh": [fault]}), 400)
