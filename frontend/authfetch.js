@@ -13,7 +13,7 @@
 import { FLAGS, bodyKind } from "./authfetch/engine.js";
 
 // The library modules, kept in step with frontend/authfetch/ by scripts/sync_pyscript_files.py.
-const MODULES = [/* modules */"__init__.py", "bridge.py", "client.py", "compat.py", "config.py", "coordinator.py", "errors.py", "events.py", "ffi.py", "models.py", "pending.py", "session.py", "sync.py", "tabs.py", "tokens.py", "transport.py", "urls.py"/* end */];
+const MODULES = [/* modules */"__init__.py", "bridge.py", "client.py", "compat.py", "config.py", "coordinator.py", "errors.py", "events.py", "ffi.py", "inputs.py", "models.py", "session.py", "sync.py", "tabs.py", "tokens.py", "transport.py", "urls.py"/* end */];
 const BOOT_TIMEOUT_MS = 60000;
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 const GAVE_UP = new Set(["session-expired", "refresh-failed", "non-replayable"]);
@@ -129,9 +129,14 @@ api._booted = (engine, profile, route, sign, signing) => {
 api._refused = (message) => fail(message);
 
 function abortable(call, signal, cancel) {
-  return Promise.race([call, new Promise((_, reject) => {
-    signal.addEventListener("abort", () => { cancel(); reject(signal.reason); }, { once: true });
-  })]);
+  // The listener goes when the call settles: a page reusing one signal for many calls must
+  // not collect a listener per call.
+  let onAbort;
+  const aborted = new Promise((_, reject) => {
+    onAbort = () => { cancel(); reject(signal.reason); };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([call, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
 }
 
 async function fetchText(url, what) {

@@ -9,7 +9,7 @@ import re
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CONFIGS = ("pyscript.toml", "pyscript.py.toml")
-NOT_IN_PAGE = {"testing.py", "fake_engine.py"}  # the fake transport: for tests, not loaded in the page
+NOT_IN_PAGE = {"testing.py"}  # the fake transport: for tests, not loaded in the page
 
 
 def library_files():

@@ -11,7 +11,7 @@ import json
 
 import js
 
-from .client import AuthClient
+from .client import AuthClient, engine_of
 from .compat import spawn
 from .ffi import ffi
 from .config import SIGN_IN, SIGN_OUT
@@ -88,5 +88,5 @@ def boot():
 
     proxies = (create_proxy(route), create_proxy(sign))
     _live.append((client, proxies, dispatch))
-    session = client._session
-    api_js._booted(session.wire.engine, client._profile, proxies[0], proxies[1], SIGN_IN | SIGN_OUT)
+    engine_js, profile = engine_of(client)
+    api_js._booted(engine_js, profile, proxies[0], proxies[1], SIGN_IN | SIGN_OUT)

@@ -6,7 +6,7 @@
 
 import json as _json
 
-from . import tokens
+from . import inputs, tokens
 from .config import (
     COORDINATED,
     DEFAULT_CSRF_COOKIE,
@@ -102,38 +102,55 @@ class AuthClient:
             )
         self._session = session_for(self.options, self.transport)
         self._session.clients.append(self)
-        self._profile = self._session.wire.profile(self.options.profile())
+        self._profile = self._session.add_profile(self.options)
+        self._closed = False
 
     def close(self):
-        """Detach this client: its listeners go; the last client of a session stops its timers
-        and cross-tab channel. Requests already running still settle."""
+        """Detach this client: its listeners and its settings in the engine go; the last client
+        of a session stops its timers and cross-tab channel. Requests already running still
+        settle (those asked for before close() too); new ones raise UsageError."""
+        self._closed = True
         self._session.close(self)
 
     # -- the public calls -------------------------------------------------------------------------
 
-    def fetch(self, url, *, method="GET", headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
+    def fetch(self, url, *, method="GET", headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True, once=False):
         """Send a request (await it); a Response comes back for every HTTP status (fetch semantics).
+        ``once=True``: its body stands for one that can be sent only once (a generator, a file),
+        so a 401 is not replayed (NonReplayableBody).
 
             resp = await api.fetch("/echo", method="POST", json={"a": 1})
         """
-        return self._go(url, method, headers, body, json, timeout, auth)
+        if self._closed:
+            raise _closed()
+        return self._go(url, method, headers, body, json, timeout, auth, once)
 
     # The verbs hand over the coroutine of _go, not one of their own: on MicroPython each
     # coroutine level and each **kwargs pass costs a request several microseconds.
 
     def get(self, url, *, headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
+        if self._closed:
+            raise _closed()
         return self._go(url, "GET", headers, body, json, timeout, auth)
 
     def post(self, url, *, headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
+        if self._closed:
+            raise _closed()
         return self._go(url, "POST", headers, body, json, timeout, auth)
 
     def put(self, url, *, headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
+        if self._closed:
+            raise _closed()
         return self._go(url, "PUT", headers, body, json, timeout, auth)
 
     def patch(self, url, *, headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
+        if self._closed:
+            raise _closed()
         return self._go(url, "PATCH", headers, body, json, timeout, auth)
 
     def delete(self, url, *, headers=None, body=None, json=_UNSET, timeout=_UNSET, auth=True):
+        if self._closed:
+            raise _closed()
         return self._go(url, "DELETE", headers, body, json, timeout, auth)
 
     async def _go(self, url, method, headers, body, json, timeout, auth, once=False):
@@ -172,13 +189,14 @@ class AuthClient:
         # Outside the gate: a sign-in must go out while the session is ended or renewing.
         response = await self._session.perform(self._profile, request, flags & ~(SIGN_IN | SIGN_OUT | COORDINATED))
         if response.ok:
-            document = None
-            try:
-                document = await response.json()
-            except ValueError:
-                document = None
-            token = tokens.lookup(document, self.options.token_field) if isinstance(document, dict) else None
-            lifetime = tokens.lifetime(document, token) if isinstance(document, dict) else None
+            token = lifetime = None
+            try:  # its token and lifetime, from no more of the body than an answer can need
+                text = await self._session.wire.bounded(response.native, inputs.SIGN_IN_ANSWER_LIMIT, None)
+                if text is not None:
+                    response._text = text  # the caller's json() reads it from here
+                token, lifetime = inputs.sign_in_answer(text, self.options.token_field)
+            except Exception as error:  # signed in all the same; nothing is known of the token
+                inputs.note(f"could not read the sign-in answer: {error!r}")
             self._session.signed_in(token, lifetime)
         return response
 
@@ -276,6 +294,16 @@ class AuthClient:
             if name.lower() == "content-type":
                 return True
         return False
+
+
+def _closed():
+    return UsageError("this AuthClient is closed: make a new one to send requests")
+
+
+def engine_of(api):
+    """(the engine, the client's number in it): the embed (bridge.py) sends the page's own
+    requests through them, with the decisions of this client's session."""
+    return api._session.wire.engine, api._profile
 
 
 _VERBS = {}

@@ -62,6 +62,19 @@ class Signal:
         self._event.clear()
 
 
+class Latch:
+    """Set once, then open for every waiter (``await wait()`` returns at once from then on)."""
+
+    def __init__(self):
+        self._event = asyncio.Event()
+
+    def set(self):
+        self._event.set()
+
+    async def wait(self):
+        await self._event.wait()
+
+
 def call_later(delay, callback):
     """Call ``callback()`` after ``delay`` seconds unless the returned task is cancelled."""
 

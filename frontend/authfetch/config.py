@@ -1,6 +1,7 @@
 """AuthClient options: named defaults, validated once at construction (UsageError names the argument)."""
 
 from . import urls
+from .inputs import header_problem
 from .coordinator import DEFAULT_LEEWAY, DEFAULT_REFRESH_RETRIES
 from .errors import UsageError
 from .tokens import DEFAULT_TOKEN_FIELD
@@ -50,6 +51,9 @@ def check_headers(name, headers):
     for key, value in headers.items():
         if not isinstance(key, str) or not key or not isinstance(value, str):
             raise UsageError(f"{name}: header {key!r} must map a name to a string value, got {value!r}")
+        problem = header_problem(key, value)
+        if problem:
+            raise UsageError(f"{name}: header {key!r} cannot be sent: {problem}")
         pairs.append((key, value))
     return pairs
 

@@ -8,13 +8,18 @@ told about every request: it is told what needs a decision, and answers with *co
 
 Inputs: ``answered`` (a coordinated request got a refresh-wanted answer, e.g. a 401: the
 engine holds it and reports it), ``due`` (a request started after the renewal fell due),
-``authenticated`` (a credentialed answer came back 2xx: there is a session),
-``refresh_succeeded`` / ``refresh_failed`` / ``retry_refresh`` (the refresh call), ``timer``
-(a Schedule came due), ``wake`` (the page woke up), ``remote_refreshed`` / ``signed_in`` / ``end_session``
-(another tab, a sign-in, a sign-out), ``close``. Each comes with the current time.
+``authenticated`` (a credentialed answer came back 2xx: there is a session), ``lock_acquired``
+/ ``lock_failed`` (the cross-tab lock, and whether another tab renewed meanwhile),
+``refresh_answered`` (the refresh call's answer, read into a RefreshAnswer at the edge) /
+``refresh_failed`` (no answer: the network, a timeout) / ``retry_refresh``, ``timer`` (a
+Schedule came due), ``wake`` (the page woke up), ``remote`` (another tab's message),
+``signed_in`` / ``end_session`` (a sign-in, a sign-out), ``close``, and ``faulted`` (something
+failed where nothing should). Each comes with the current time. Values in them were checked
+where they entered (inputs.py): the coordinator decides, it does not parse.
 
-Commands: Verdict (replay, deliver or fail one held request), Recall, FailWaiting,
-StartRefresh, RetryRefresh, Schedule, Emit, and Gate.
+Commands: Verdict (replay, deliver or fail one held request), Recall, FailWaiting, TakeLock,
+StartRefresh (send the refresh call), RetryRefresh, Schedule, Announce (tell the other tabs),
+Emit, and Gate.
 
 Credentials have a *generation*: 0 at start, +1 on every successful refresh or sign-in. The
 engine tags each send with it, so a reported answer is read correctly:
@@ -37,24 +42,31 @@ trips seen) otherwise. The engine pauses the gate on its own at a *trip* (the fi
 current credential, or a request past the due time) and reports it; it reopens only on an
 ``open`` that has seen that trip or carries a newer credential.
 
-Invariant (tested by hand and by property tests over random inputs): the gate the coordinator
-last commanded is ``paused`` exactly while ``refreshing`` is true, so no refresh outcome
-(success, transient or terminal failure, timeout, close, another tab's renewal, sign-in,
-sign-out) can leave held requests waiting: the input that ends a round returns ``open`` or
-``ended``, and an engine paused by a trip is reopened by the input that reads the trip.
+Invariant (tested by hand and by property tests over random inputs with the real engine): the
+gate the coordinator last commanded is ``paused`` exactly while ``refreshing`` is true, so no
+refresh outcome (success, transient or terminal failure, timeout, close, another tab's renewal,
+sign-in, sign-out, a fault) can leave held requests waiting: the input that ends a round returns
+``open`` or ``ended``, and an engine paused by a trip is reopened by the input that reads the
+trip. A round in flight always has its next step out: a lock being taken, a call on the wire,
+or a retry timer; each of them ends in an input, whatever it meets, and the drivers turn any
+exception on the way into ``faulted``, which ends the round as failed (what waits fails with
+an error naming the cause) instead of leaving it running.
 
 The refresh outcome:
 
-    success                       -> generation += 1; the gate opens with the new credential,
-                                     held requests go out (replays flagged); emit "refresh"
+    2xx, a JSON object (or empty) -> generation += 1; the gate opens with the new credential,
+    and a usable token if bearer     held requests go out (replays flagged); emit "refresh"
     400 / 401 / 403 / reused      -> session ends: what waits fails SESSION_EXPIRED,
                                      "session-expired" once ("no-session" if this page never
                                      saw a session: a first visit, signed out, is no alarm); the
                                      gate ends, later requests fail unsent until a sign-in
     anything else (network, 5xx,  -> retry after jittered exponential backoff (Retry-After
-    408, 429, bad body, timeout)     honoured) up to ``refresh_retries``; then what waits fails
-                                     REFRESH_FAILED, "refresh-failed", the gate opens with the
-                                     same credential and the next 401 tries again
+    408, 429, timeout, a 2xx that    honoured) up to ``refresh_retries``; then what waits fails
+    is no refresh answer: HTML,      REFRESH_FAILED, "refresh-failed", the gate opens with the
+    text, over 64 KiB, a token no    same credential and the next 401 tries again
+    header can carry)
+    an exception on the way       -> the round ends at once as failed (no retry): REFRESH_FAILED
+                                     naming it, "refresh-failed", the gate opens
 
 When a response tells the credential's lifetime, it is renewed ahead of expiry: ``leeway``
 seconds before, or at half its life if that is later. Schedule(delay) tells the driver when to
@@ -90,6 +102,7 @@ DEFAULT_LEEWAY = 30.0
 BACKOFF_BASE = 0.25  # seconds before the first retry, doubled each time, then jittered
 BACKOFF_CAP = 8.0
 MAX_RETRY_AFTER = 30.0  # a longer Retry-After gives up now instead of holding requests
+MAX_LIFETIME = 10 * 365 * 86400.0  # seconds (inputs.py drops longer ones; checked here again)
 
 
 class Gate:
@@ -107,14 +120,16 @@ class Gate:
 
 
 class Verdict:
-    """A held request: REPLAY it (after the refresh if one runs), DELIVER its answer, or FAIL."""
+    """A held request: REPLAY it (after the refresh if one runs), DELIVER its answer, or FAIL
+    with ``reason`` (and ``message``, the cause in words)."""
 
     kind = "verdict"
 
-    def __init__(self, ident, what, reason=None):
+    def __init__(self, ident, what, reason=None, message=None):
         self.ident = ident
         self.what = what
         self.reason = reason
+        self.message = message
 
 
 class Recall:
@@ -127,15 +142,27 @@ class Recall:
 
 
 class FailWaiting:
-    """Every request waiting in the engine (held or not yet sent) fails with ``reason``."""
+    """Every request waiting in the engine's queue fails with ``reason`` (``message``: why)."""
 
     kind = "fail-waiting"
 
-    def __init__(self, reason):
+    def __init__(self, reason, message=None):
         self.reason = reason
+        self.message = message
+
+
+class TakeLock:
+    """Take the cross-tab lock for this round's attempt, then tell ``lock_acquired``."""
+
+    kind = "take-lock"
+
+    def __init__(self, epoch):
+        self.epoch = epoch
 
 
 class StartRefresh:
+    """Send the refresh call now (under the lock, if one was taken)."""
+
     kind = "start-refresh"
 
     def __init__(self, attempt, reason, epoch):
@@ -162,12 +189,45 @@ class Schedule:
         self.delay = delay
 
 
+class Announce:
+    """Tell the other tabs: "refreshed" or "signed-in" (with the lifetime, and the token if they
+    may have it), "session-expired" or "signed-out"."""
+
+    kind = "announce"
+
+    def __init__(self, what, lifetime=None, token=None):
+        self.what = what
+        self.lifetime = lifetime
+        self.token = token
+
+
 class Emit:
     kind = "emit"
 
     def __init__(self, name, fields):
         self.name = name
         self.fields = fields
+
+
+class RefreshAnswer:
+    """What the refresh endpoint answered, as read at the edge (inputs.refresh_answer).
+
+    ``token``: a usable access token, or None (``token_problem`` says why one found is not);
+    ``lifetime``: seconds, checked; ``reused``: the server saw the refresh token reused;
+    ``problem``: why the body is no refresh answer (not JSON, too large), or None.
+    """
+
+    def __init__(self, status, *, token=None, token_problem=None, lifetime=None, reused=False, retry_after=None,
+                 problem=None, message=None, ignored=()):
+        self.status = status
+        self.token = token
+        self.token_problem = token_problem
+        self.lifetime = lifetime
+        self.reused = reused
+        self.retry_after = retry_after
+        self.problem = problem
+        self.message = message
+        self.ignored = ignored  # notes on values dropped at the edge (the driver prints them)
 
 
 class Stats:
@@ -180,10 +240,13 @@ class Stats:
 
 
 class Coordinator:
-    def __init__(self, *, refresh_retries=DEFAULT_REFRESH_RETRIES, leeway=DEFAULT_LEEWAY, random=None):
+    def __init__(self, *, refresh_retries=DEFAULT_REFRESH_RETRIES, leeway=DEFAULT_LEEWAY, random=None,
+                 requires_token=False, cross_tab=False):
         self.refresh_retries = refresh_retries
         self.leeway = leeway
         self._random = random or (lambda: 0.5)
+        self.requires_token = requires_token  # bearer mode: a renewal is a token, not a cookie
+        self.cross_tab = cross_tab  # refresh under the cross-tab lock, and tell the other tabs
         self.generation = 0
         self.token = None  # bearer mode: the credential the engine sends, in memory only
         self.session = LIVE
@@ -195,6 +258,7 @@ class Coordinator:
         self.recalled_generation = None  # the generation whose safe requests were recalled
         self.seen = 0  # the engine's trips read so far
         self.known = False  # this page has seen a session: a sign-in, a renewal, a 2xx answer
+        self.reason = None  # why the round running began ("401", "expiry")
         self.stats = Stats()
 
     # -- inputs: what the engine reports ------------------------------------------------------
@@ -240,7 +304,42 @@ class Coordinator:
             commands += self._begin_refresh("expiry")
         return commands + [self.gate()]
 
-    # -- inputs: the refresh call -------------------------------------------------------------
+    # -- inputs: the cross-tab lock and the refresh call ---------------------------------------
+
+    def lock_acquired(self, now, *, epoch=None, renewed_elsewhere=False, lifetime=None):
+        """This tab holds the cross-tab lock for the round's attempt; ``renewed_elsewhere``: the
+        shared marker says another tab renewed since this tab's credentials (with ``lifetime``).
+        Only a StartRefresh in the answer keeps the lock (until the call is done)."""
+        if self._stale(epoch) or not self.refreshing:
+            return [self.gate()]  # settled while this tab waited (another tab's message came first)
+        if renewed_elsewhere and not self.requires_token:
+            return self.remote_refreshed(now, lifetime=lifetime)  # cookies are shared: adopt it
+        return [StartRefresh(self.attempt, self.reason, self.epoch), self.gate()]
+
+    def lock_failed(self, now, *, epoch=None, error=None, waiting=True, seen=False):
+        """The cross-tab lock was not granted in time: a transient failure of the attempt."""
+        return self.refresh_failed(now, error=error, epoch=epoch, waiting=waiting, seen=seen)
+
+    def refresh_answered(self, now, answer, *, epoch=None, waiting=True, seen=False):
+        """The refresh call came back with an HTTP answer (a RefreshAnswer). ``waiting``: how many
+        requests wait in the engine; ``seen``: the page showed a session when the round began."""
+        status = answer.status
+        if 200 <= status < 300:
+            problem = answer.problem
+            if problem is None and self.requires_token and answer.token is None:
+                problem = "it carries no access token"
+                if answer.token_problem:
+                    problem = f"its access token cannot be sent in an HTTP header: {answer.token_problem}"
+            if problem is None:
+                token = answer.token if self.requires_token else None
+                return self.refresh_succeeded(now, token=token, lifetime=answer.lifetime, epoch=epoch)
+            error = f"refresh answered {status}, but {problem}"
+            return self.refresh_failed(now, status=status, error=error, epoch=epoch, waiting=waiting, seen=seen)
+        error = f"refresh answered {status}" + (f" ({answer.message})" if answer.message else "")
+        return self.refresh_failed(
+            now, status=status, definitive=answer.reused, retry_after=answer.retry_after, error=error,
+            epoch=epoch, waiting=waiting, seen=seen,
+        )
 
     def refresh_succeeded(self, now, *, token=None, lifetime=None, epoch=None):
         """The refresh call returned new credentials; ``lifetime`` in seconds if known."""
@@ -249,7 +348,10 @@ class Coordinator:
         self._end_round()
         self.stats.refresh_successes += 1
         commands = self._new_credentials(now, token, lifetime)
-        return commands + [Emit("refresh", {"generation": self.generation, "source": "local"}), self.gate()]
+        commands.append(Emit("refresh", {"generation": self.generation, "source": "local"}))
+        if self.cross_tab:
+            commands.append(Announce("refreshed", self._lifetime(lifetime), self.token))
+        return commands + [self.gate()]
 
     def refresh_failed(
         self, now, *, status=None, definitive=False, retry_after=None, error=None, epoch=None, waiting=True, seen=False
@@ -260,9 +362,13 @@ class Coordinator:
         if self._stale(epoch):
             return [self.gate()]
         if definitive or status in DEFINITIVE_REFRESH_STATUSES:
+            was_live = self.session == LIVE
             self._end_round()
             ended = SESSION_EXPIRED if self.known or seen else NO_SESSION
-            return self.end_session(ended, status=status, error=error)
+            commands = self.end_session(ended, status=status, error=error)
+            if was_live and self.cross_tab:
+                commands.insert(-1, Announce(SESSION_EXPIRED))
+            return commands
         if self._worth_retrying(waiting) and self.attempt <= self.refresh_retries and (
             retry_after is None or retry_after <= MAX_RETRY_AFTER
         ):
@@ -280,14 +386,34 @@ class Coordinator:
             return self._give_up(None, "no client is left to renew for")
         self.attempt += 1
         self.stats.refreshes += 1
-        return [StartRefresh(self.attempt, "retry", self.epoch), self.gate()]
+        return [self._attempt("retry"), self.gate()]
+
+    def faulted(self, now, *, error, held=(), seen=0, epoch=None):
+        """Something failed where nothing should: an exception on the refresh or report path,
+        in a coordinator input or while carrying out commands (a bug, or a value no check
+        foresaw). ``held``: requests of a report no one could decide on; ``seen``: its trips.
+
+        What is running cannot be trusted to end, so it ends here: the round fails at once
+        (no retry; its call, if still out, is stale), what waits fails naming ``error``, and
+        the gate opens (or stays ended). A later 401 starts afresh."""
+        if self._stale(epoch):
+            return [self.gate()]
+        self.seen = max(self.seen, seen if isinstance(seen, int) else 0)
+        message = "authfetch failed on the way: " + str(error)
+        commands = []
+        for ident in held:
+            commands.append(Verdict(ident, FAIL, REFRESH_FAILED, message))
+        if self.refreshing:
+            self._new_epoch()  # the call or lock in flight reports stale and is ignored
+            commands += self._give_up(None, message)[:-1]
+        return commands + [self.gate()]
 
     # -- inputs: time, other tabs, sign-in and sign-out ---------------------------------------
 
     def timer(self, now):
         """The Schedule's timer fired. A timer may fire a little before its time by this clock
-        (Pyodide's asyncio.sleep wakes up to ~0.3 ms early): then it waits the rest, else an
-        idle page would skip its renewal ahead of expiry."""
+        (Pyodide's asyncio.sleep wakes up to ~0.3 ms early, and long delays are cut into
+        shorter timers): then it waits the rest, else an idle page would skip its renewal."""
         if self.session == LIVE and not self.refreshing and self.refresh_at is not None and now < self.refresh_at:
             return [Schedule(self.refresh_at - now), self.gate()]
         return self.wake(now)
@@ -298,6 +424,20 @@ class Coordinator:
             return [self.gate()]
         return self._begin_refresh("expiry") + [self.gate()]
 
+    def remote(self, now, what, *, token=None, lifetime=None, tab=None, fresh=True):
+        """Another tab said ``what`` ("refreshed", "signed-in", "session-expired", "signed-out"),
+        with the token if it shares it; ``fresh``: a renewal this tab has not adopted already."""
+        if what in (SESSION_EXPIRED, SIGNED_OUT):
+            return self._end(SESSION_EXPIRED, None, "ended in another tab (" + what + ")")
+        if self.requires_token and not token:
+            return [self.gate()]  # bearer mode without a shared token: this tab renews its own, in turn
+        token = token if self.requires_token else None
+        if what == "signed-in":
+            return self._signed_in(now, token, lifetime)
+        if not fresh:
+            return [self.gate()]  # adopted already: this tab read the marker under the lock first
+        return self.remote_refreshed(now, token=token, lifetime=lifetime, tab=tab)
+
     def remote_refreshed(self, now, *, token=None, lifetime=None, tab=None):
         """Another tab renewed the shared credentials (cookie jar, or a shared token).
 
@@ -306,33 +446,26 @@ class Coordinator:
         """
         self.session = LIVE
         self._new_epoch()
-        commands = self._new_credentials(now, token, lifetime)
+        commands = self._new_credentials(now, token if token else self.token, lifetime)
         fields = {"generation": self.generation, "source": "remote", "tab": tab}
         return commands + [Emit("refresh", fields), self.gate()]
 
     def signed_in(self, now, *, token=None, lifetime=None):
         """A sign-in answered 2xx: the session is live again with fresh credentials."""
-        self.session = LIVE
-        self._new_epoch()
-        return self._new_credentials(now, token, lifetime) + [self.gate()]
+        commands = self._signed_in(now, token if self.requires_token else None, lifetime)
+        if self.cross_tab:
+            commands.insert(-1, Announce("signed-in", self._lifetime(lifetime), self.token))
+        return commands
 
     def end_session(self, reason=SIGNED_OUT, *, status=None, error=None):
         """The session is over: ``SESSION_EXPIRED`` (the server said so), ``NO_SESSION`` (it
-        said so on a page that never had one: a first visit) or ``SIGNED_OUT``."""
-        if self.session != LIVE:
-            return [FailWaiting(SESSION_EXPIRED), self.gate()]
-        self.session = SIGNED_OUT if reason == SIGNED_OUT else ENDED
-        self.refresh_at = None
-        self.token = None
-        self.known = False
-        if reason == SIGNED_OUT:
-            self._new_epoch()
-        commands = [FailWaiting(SESSION_EXPIRED), Schedule(None)]
-        if reason != SIGNED_OUT:  # "no-session": a first visit, not signed in yet; no alarm
-            commands.append(Emit(reason, {"status": status, "error": error}))
-        return commands + [self.gate()]
+        said so on a page that never had one: a first visit) or ``SIGNED_OUT`` (this page)."""
+        commands = self._end(reason, status, error)
+        if reason == SIGNED_OUT and self.cross_tab:
+            commands.insert(-1, Announce(SIGNED_OUT))
+        return commands
 
-    def close(self):
+    def close(self, now=None):
         """No client is left. Requests still out settle as ever, but nothing is renewed ahead
         of expiry any more, and a refresh round with no request waiting gives up."""
         self.closed = True
@@ -366,18 +499,45 @@ class Coordinator:
         self.epoch += 1
         self._end_round()
 
+    @staticmethod
+    def _lifetime(lifetime):
+        """A lifetime as used: seconds above 0 and at most MAX_LIFETIME, else None (unknown)."""
+        if isinstance(lifetime, bool) or not isinstance(lifetime, (int, float)) or not 0 < lifetime <= MAX_LIFETIME:
+            return None
+        return float(lifetime)
+
     def _new_credentials(self, now, token, lifetime):
         """Generation +1; renew ahead of expiry by ``leeway``, but never past half the lifetime
         (a 5 s token with a 30 s leeway would otherwise refresh before every request)."""
         self.generation += 1
         self.token = token
         self.known = True
+        lifetime = self._lifetime(lifetime)
         if lifetime is None or self.leeway is None or self.closed:
             self.refresh_at = None
             return [Schedule(None)]
         ahead = min(self.leeway, lifetime / 2)
         self.refresh_at = now + lifetime - ahead
         return [Schedule(lifetime - ahead)]
+
+    def _signed_in(self, now, token, lifetime):
+        self.session = LIVE
+        self._new_epoch()
+        return self._new_credentials(now, token, lifetime) + [self.gate()]
+
+    def _end(self, reason, status, error):
+        if self.session != LIVE:
+            return [FailWaiting(SESSION_EXPIRED), self.gate()]
+        self.session = SIGNED_OUT if reason == SIGNED_OUT else ENDED
+        self.refresh_at = None
+        self.token = None
+        self.known = False
+        if reason == SIGNED_OUT:
+            self._new_epoch()
+        commands = [FailWaiting(SESSION_EXPIRED), Schedule(None)]
+        if reason != SIGNED_OUT:  # "no-session": a first visit, not signed in yet; no alarm
+            commands.append(Emit(reason, {"status": status, "error": error}))
+        return commands + [self.gate()]
 
     def _worth_retrying(self, waiting):
         return not self.closed or bool(waiting)
@@ -386,14 +546,22 @@ class Coordinator:
         """The refresh round ends without new credentials; the session is kept."""
         self._end_round()
         self.recalled_generation = None  # the credential is still the stale one: recall again next time
+        message = error or (f"refresh answered {status}" if status else "the refresh failed")
         return [
-            FailWaiting(REFRESH_FAILED),
+            FailWaiting(REFRESH_FAILED, message),
             Emit("refresh-failed", {"status": status, "error": error}),
             self.gate(),
         ]
 
+    def _attempt(self, reason):
+        """The next step of an attempt: the cross-tab lock first where tabs share the session."""
+        if self.cross_tab:
+            return TakeLock(self.epoch)
+        return StartRefresh(self.attempt, reason, self.epoch)
+
     def _begin_refresh(self, reason):
         self.refreshing = True
         self.attempt = 1
+        self.reason = reason
         self.stats.refreshes += 1
-        return [StartRefresh(1, reason, self.epoch), Emit("refresh-start", {"reason": reason, "attempt": 1})]
+        return [self._attempt(reason), Emit("refresh-start", {"reason": reason, "attempt": 1})]

@@ -24,6 +24,17 @@
 // it has seen them all (or opens with a newer credential). So a pause always ends in one of
 // two ways: the coordinator runs a refresh round, which ends by opening or ending the gate, or
 // it has read the report and opens the gate itself.
+//
+// Nothing may wait for ever, whatever fails. Python calls in here synchronously, and on
+// MicroPython a JavaScript exception thrown back into Python cannot be caught: so no function
+// Python calls throws. Where the engine itself cannot go on as told (a request the browser will
+// not send, commands it cannot read, a report nobody could read), it settles what that leaves
+// waiting, with an error that names the cause, and reopens the gate it can no longer trust.
+//
+// What crosses to Python, built here only (forPython) and read only by session.py's outcome():
+//   a response   kept * 1000 + status        (a number; kept: the keeper's number for it)
+//   a failure    "code|kept|status|message"  (kept and status of the last response, 0 if none)
+// code: network, timeout, cancelled, closed, session-expired, refresh-failed, non-replayable.
 
 const CREDENTIALED = 1; // cookies ("include"), the bearer token, the CSRF header on unsafe methods
 const COORDINATED = 2; // through the gate: held during a refresh, its refresh-wanted answer reported
@@ -31,12 +42,13 @@ const RECALLABLE = 4; // a safe method with a replayable body: may be aborted an
 const PACED = 8; // goes to the origin max_in_flight is for
 const ONCE = 16; // its body may be sent only once (a generator handed to requests): never replayed
 
-import { bodyKind, connectionsFor, createKeeper, fromHexInto, pageCookie, protocolOf } from "./wire.js";
+import { bodyKind, connectionsFor, createKeeper, describe, fromHexInto, pageCookie, protocolOf, storage, post } from "./wire.js";
 
-export { bodyKind, fromHexInto };
+export { bodyKind, fromHexInto, storage, post };
 
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 const AUTO_CHECKS = 3; // answers after which an unknown protocol stays unknown (no limit)
+const GATES = new Set(["open", "paused", "ended"]);
 
 // max_in_flight="auto" hands the browser twice its connections: one request on each, and the
 // next one queued beside it, so a freed connection never waits for this page's JavaScript. The
@@ -50,24 +62,28 @@ function autoLimit(connections) {
 
 export function createEngine(settings, environment = {}) {
   // settings (JSON text or an object): maxInFlight ("auto", null or a number), pacedOrigin.
-  // environment, for tests outside a browser: fetch, readCookie(name), now() in ms, and
-  // connections (what "auto" would read from the protocol).
+  // environment, for tests outside a browser: fetch, readCookie(name), now() in ms,
+  // setTimer(fn, ms) / clearTimer(handle), and connections (what "auto" would read).
   const { maxInFlight = "auto", pacedOrigin = "" } = typeof settings === "string" ? JSON.parse(settings) : settings || {};
   const connections = () => environment.connections ?? connectionsFor(protocolOf(pacedOrigin));
   const send = environment.fetch || globalThis.fetch.bind(globalThis);
   const readCookie = environment.readCookie || pageCookie;
   const clock = environment.now || (() => performance.now());
-  const profiles = []; // per client: refreshOn, CSRF names, default headers, bearer
+  const setTimer = environment.setTimer || ((fn, ms) => setTimeout(fn, ms));
+  const clearTimer = environment.clearTimer || ((handle) => clearTimeout(handle));
+  const profiles = new Map(); // the caller's number -> refreshOn, CSRF names, default headers, bearer
   const entries = new Map(); // ident -> entry, for every request not yet settled (the callers
   // number them apart: Python counts up from 1, the embed's JavaScript down from -1)
   const queues = { paced: [], free: [] }; // waiting to be sent (the gate is shut, or no slot)
-  const keeper = createKeeper(); // answers Python reads, by number
+  const keeper = createKeeper({ clock, setTimer: environment.setTimer, clearTimer: environment.clearTimer }); // answers Python reads, by number
   const stats = { replays: 0, recalls: 0, maxHeld: 0 };
   let generation = 0;
   let token = null; // bearer mode only, in memory only
   let gate = "open"; // "open" | "paused" | "ended"
   let endReason = "session-expired";
   let tripSeq = 0; // trips so far; the coordinator says how many it has seen
+  let forgiven = 0; // trips whose report no coordinator will read (see orphaned)
+  let pausedByTrip = false; // the gate is paused by a trip, not by the coordinator
   let authenticated = -1; // the last generation a 2xx answer was reported for
   let trippedGeneration = -1;
   let dueAt = null; // clock() ms after which a coordinated request trips the renewal
@@ -93,12 +109,44 @@ export function createEngine(settings, environment = {}) {
     const batch = reports;
     reports = [];
     if (!batch.length) return;
-    if (!listener) throw new Error("authfetch engine: nobody listens for reports");
+    if (!listener) return orphaned(batch, "nobody listens for the engine's reports");
     try {
       listener(JSON.stringify(batch));
     } catch (error) {
       console.error("authfetch: the coordinator failed on a report:", error);
+      orphaned(batch, describe(error));
     }
+  }
+
+  function orphaned(batch, why) {
+    // No coordinator read this batch, so nothing will decide on it: what it held fails here,
+    // and a pause its trips made is lifted (a later trip reports again).
+    for (const item of batch) {
+      const entry = item[0] === "answered" ? entries.get(item[1]) : null;
+      if (entry && entry.state === "held") {
+        finish(entry, { error: "refresh-failed", message: `no decision on its ${entry.response.status}: ${why}`, response: entry.response });
+      }
+    }
+    forgiven = tripSeq;
+    if (gate === "paused" && pausedByTrip) gate = "open";
+    pump();
+  }
+
+  function broken(why) {
+    // The coordinator's commands could not be carried out, so the gate's state is unknown:
+    // fail everything that waits for a decision, and open, so nothing waits for one more.
+    console.error("authfetch engine: " + why);
+    const message = "authfetch could not carry out its decision: " + why;
+    for (const entry of [...entries.values()]) {
+      if (entry.state === "held" || (entry.state === "queued" && entry.flags & COORDINATED)) {
+        unqueue(entry);
+        finish(entry, { error: "refresh-failed", message, response: entry.response });
+      }
+    }
+    forgiven = tripSeq;
+    if (gate === "paused") gate = "open";
+    pump();
+    return why;
   }
 
   function trip() {
@@ -106,6 +154,7 @@ export function createEngine(settings, environment = {}) {
     trippedGeneration = generation;
     if (gate === "open") {
       gate = "paused";
+      pausedByTrip = true;
       if (tracing) for (const entry of [...queues.paced, ...queues.free]) if (entry.flags & COORDINATED) trace(entry, "held", 0, "");
     }
     return tripSeq;
@@ -125,6 +174,7 @@ export function createEngine(settings, environment = {}) {
   }
 
   function unqueue(entry) {
+    if (entry.state !== "queued") return;
     const queue = entry.flags & PACED ? queues.paced : queues.free;
     const at = queue.indexOf(entry);
     if (at >= 0) queue.splice(at, 1);
@@ -147,13 +197,13 @@ export function createEngine(settings, environment = {}) {
     if (entry.state === "done") return;
     entry.state = "done";
     entries.delete(entry.ident);
-    if (entry.timer) clearTimeout(entry.timer);
+    if (entry.timer) clearTimer(entry.timer);
     if (tracing) trace(entry, "done", outcome.response ? outcome.response.status : 0, outcome.error || "");
     entry.resolve(outcome);
   }
 
   function outgoing(entry) {
-    const profile = profiles[entry.profile];
+    const profile = entry.profile;
     const plain = !profile.headers.length && !entry.headers && !entry.contentType;
     if (plain && (!(entry.flags & CREDENTIALED) || (!(profile.bearer && token) && SAFE.has(entry.method)))) {
       return null; // nothing to add: fetch() is cheaper without a headers object
@@ -175,8 +225,14 @@ export function createEngine(settings, environment = {}) {
   function transmit(entry) {
     const init = { credentials: entry.flags & CREDENTIALED ? "include" : "same-origin" };
     if (entry.method !== "GET") init.method = entry.method;
-    const headers = outgoing(entry);
-    if (headers) init.headers = headers;
+    try {
+      const headers = outgoing(entry);
+      if (headers) init.headers = headers;
+    } catch (error) {
+      // A header the browser refuses (a token with a line break, a character above U+00FF):
+      // this request fails, the rest of the queue goes on.
+      return finish(entry, { error: "network", message: "the browser refused its headers: " + describe(error), response: entry.response });
+    }
     if (entry.body != null) init.body = entry.body;
     if (entry.stream) init.duplex = "half"; // Chromium needs it to send a stream
     // An abort signal makes fetch() dearer, so only where aborting can help: a timeout, or a
@@ -232,7 +288,7 @@ export function createEngine(settings, environment = {}) {
       ({ limit, refillAt } = autoLimit(connections()));
       if (limit !== null) autoChecks = 0;
     }
-    if (entry.flags & COORDINATED && refreshWanted(profiles[entry.profile], response)) {
+    if (entry.flags & COORDINATED && refreshWanted(entry.profile, response)) {
       let seq = tripSeq;
       const trips = !entry.replayed && entry.generation === generation;
       if (tracing) trace(entry, trips && gate === "open" ? "first-401" : "stale", response.status, "");
@@ -252,7 +308,7 @@ export function createEngine(settings, environment = {}) {
 
   function failed(entry, attempt, error) {
     if (!landed(entry, attempt)) return;
-    const message = (error && (error.message || error.name)) || String(error);
+    const message = describe(error);
     finish(entry, { error: entry.timedOut ? "timeout" : "network", message: entry.stream ? message + " (browsers send a ReadableStream body only over HTTP/2 or later)" : message });
     pump();
   }
@@ -269,7 +325,7 @@ export function createEngine(settings, environment = {}) {
       entry.abort.abort(); // its rejection settles it as a timeout
       return;
     }
-    if (entry.state === "queued") unqueue(entry);
+    unqueue(entry);
     finish(entry, { error: "timeout", message: "timed out", response: entry.response });
   }
 
@@ -295,18 +351,24 @@ export function createEngine(settings, environment = {}) {
     entry.body = new Uint8Array(await wrapped.arrayBuffer());
   }
 
-  function start(ident, profile, url, method, headers, body, flags, timeoutMs, resolve) {
-    if (entries.has(ident)) throw new Error(`authfetch engine: request number ${ident} is already in use`);
+  function start(ident, profileNumber, url, method, headers, body, flags, timeoutMs, resolve) {
+    const profile = profiles.get(profileNumber);
+    if (!profile) return resolve({ error: "closed", message: `no client has the number ${profileNumber}: closed` });
+    if (entries.has(ident)) return resolve({ error: "network", message: `authfetch engine: request number ${ident} is already in use` });
     const entry = {
       ident, profile, url, method, flags, resolve,
-      headers: typeof headers === "string" ? JSON.parse(headers) : headers || null,
-      body: null, stream: false, contentType: null,
+      headers: null, body: null, stream: false, contentType: null,
       state: "new", attempt: 0, generation: null, replayed: false, timedOut: false,
       abort: null, timer: null, response: null,
     };
+    try {
+      entry.headers = typeof headers === "string" ? JSON.parse(headers) : headers || null;
+    } catch (error) {
+      return resolve({ error: "network", message: "authfetch engine: its headers could not be read: " + describe(error) });
+    }
     entries.set(ident, entry);
     if (tracing) trace(entry, "queued", 0, method + " " + url);
-    if (timeoutMs != null) entry.timer = setTimeout(() => timeOut(entry), timeoutMs);
+    if (timeoutMs != null) entry.timer = setTimer(() => timeOut(entry), timeoutMs);
     const go = () => {
       if (entry.state === "done") return; // timed out or cancelled while its body was read
       if (!(flags & COORDINATED)) return transmit(entry);
@@ -322,13 +384,11 @@ export function createEngine(settings, environment = {}) {
       prepare(entry, body); // no await inside for these: done before go()
       go();
     } else {
-      prepare(entry, body).then(go, (error) => finish(entry, { error: "network", message: String(error) }));
+      prepare(entry, body).then(go, (error) => finish(entry, { error: "network", message: "its body could not be read: " + describe(error) }));
     }
   }
 
   function forPython(outcome) {
-    // A number for a response (kept id * 1000 + status), else "code|kept id|status|message"
-    // with the last response (kept id and status 0 if none).
     const response = outcome.response;
     if (response && !outcome.error) return keeper.keep(response) * 1000 + response.status;
     return `${outcome.error}|${response ? keeper.keep(response) : 0}|${response ? response.status : 0}|${outcome.message || ""}`;
@@ -336,11 +396,15 @@ export function createEngine(settings, environment = {}) {
 
   const commands = {
     gate(state, gen, newToken, seen, reason) {
+      if (!GATES.has(state) || !Number.isInteger(gen) || !Number.isInteger(seen)) {
+        throw new Error(`not a gate: ${JSON.stringify([state, gen, seen])}`);
+      }
       generation = gen;
-      token = newToken;
+      token = typeof newToken === "string" ? newToken : null;
+      pausedByTrip = false;
       if (state === "open") {
         // Stay shut while a trip the coordinator has not seen stands for this credential.
-        if (seen >= tripSeq || gen > trippedGeneration) gate = "open";
+        if (Math.max(seen, forgiven) >= tripSeq || gen > trippedGeneration) gate = "open";
         else if (gate === "ended") gate = "paused";
       } else {
         gate = state;
@@ -348,7 +412,7 @@ export function createEngine(settings, environment = {}) {
       }
       pump();
     },
-    verdict(ident, what, reason) {
+    verdict(ident, what, reason, message) {
       const entry = entries.get(ident);
       if (!entry || entry.state !== "held") return; // settled meanwhile (timed out, cancelled)
       if (what === "replay") {
@@ -358,7 +422,7 @@ export function createEngine(settings, environment = {}) {
       } else if (what === "deliver") {
         finish(entry, { response: entry.response });
       } else {
-        finish(entry, { error: reason, message: reason, response: entry.response });
+        finish(entry, { error: reason, message: message || reason, response: entry.response });
       }
     },
     recall(gen) {
@@ -376,49 +440,75 @@ export function createEngine(settings, environment = {}) {
       for (let at = recalled.length - 1; at >= 0; at--) enqueue(recalled[at], true);
       pump();
     },
-    failWaiting(reason) {
+    failWaiting(reason, message) {
       for (const queue of [queues.free, queues.paced]) {
         for (const entry of queue.splice(0)) {
-          finish(entry, { error: reason, message: reason, response: entry.response });
+          finish(entry, { error: reason, message: message || reason, response: entry.response });
         }
       }
     },
     due(delayMs) {
-      dueAt = delayMs == null ? null : clock() + delayMs;
+      dueAt = typeof delayMs === "number" && Number.isFinite(delayMs) ? clock() + delayMs : null;
     },
   };
 
   return {
-    // -- Python's side: numbers and strings across -----------------------------------------
+    // -- Python's side: numbers and strings across; none of these throws ---------------------
     submit(ident, profile, url, method, headers, body, flags, timeoutMs) {
       return new Promise((resolve) => {
         start(ident, profile, url, method, headers, body, flags, timeoutMs, (outcome) => resolve(forPython(outcome)));
       });
     },
-    ...keeper.readers, // text, bytes, hex, headers, url, take, drop: by kept number
+    ...keeper.readers, // text, bytes, hex, bounded, headers, url, take, drop: by kept number
     // -- the embed's side: the browser's own Response ----------------------------------------
     request(ident, profile, url, method, headers, body, flags, timeoutMs) {
       return new Promise((resolve) => start(ident, profile, url, method, headers, body, flags, timeoutMs, resolve));
     },
     // -- the coordinator's side ---------------------------------------------------------------
     apply(text) {
-      for (const [name, ...args] of JSON.parse(text)) commands[name](...args);
+      // "" once every command is carried out, else what went wrong (after settling, see broken).
+      let batch;
+      try {
+        batch = JSON.parse(text);
+        if (!Array.isArray(batch)) throw new Error("not a list of commands");
+      } catch (error) {
+        return broken("its commands could not be read: " + describe(error));
+      }
+      for (const command of batch) {
+        try {
+          const [name, ...args] = command;
+          if (!Object.hasOwn(commands, name)) throw new Error("no such command");
+          commands[name](...args);
+        } catch (error) {
+          return broken(`the command ${JSON.stringify(command).slice(0, 120)} failed: ${describe(error)}`);
+        }
+      }
+      return "";
     },
     listen(callback) {
-      listener = callback;
+      listener = callback || null;
     },
     trace(on) {
       tracing = !!on; // "trace" reports: [ident, phase, ms, status, attempt, detail]
     },
-    profile(text) {
-      const { refreshOn, csrfCookie, csrfHeader, headers, bearer } = JSON.parse(text);
-      profiles.push({ refreshOn, csrfCookie, csrfHeader, headers: headers || [], bearer: !!bearer });
-      return profiles.length - 1;
+    profile(number, text) {
+      // The caller numbers its clients; "" once kept, else why not.
+      try {
+        const { refreshOn, csrfCookie, csrfHeader, headers, bearer } = JSON.parse(text);
+        profiles.set(number, { refreshOn: refreshOn || [], csrfCookie, csrfHeader, headers: headers || [], bearer: !!bearer });
+        return "";
+      } catch (error) {
+        return describe(error);
+      }
+    },
+    forget(number) {
+      // The client closed: its requests still running keep what they need; new ones are refused.
+      profiles.delete(number);
     },
     cancel(ident) {
       const entry = entries.get(ident);
       if (!entry) return;
-      if (entry.state === "queued") unqueue(entry);
+      unqueue(entry);
       if (entry.state === "flying") withdraw(entry);
       finish(entry, { error: "cancelled", message: "cancelled" });
       pump();
@@ -429,10 +519,23 @@ export function createEngine(settings, environment = {}) {
       return count;
     },
     stats: () => JSON.stringify({ ...stats, limit }),
+    state() {
+      // What the engine holds, for tests and for a page that asks (JSON text).
+      const byState = { new: 0, queued: 0, flying: 0, held: 0 };
+      for (const entry of entries.values()) byState[entry.state] += 1;
+      return JSON.stringify({
+        gate, generation, trips: tripSeq, entries: entries.size, ...byState,
+        kept: keeper.size(), profiles: profiles.size, reports: reports.length,
+      });
+    },
+    requests() {
+      // Each unsettled request as [ident, state, generation, replayed] (JSON text), for tests.
+      return JSON.stringify([...entries.values()].map((e) => [e.ident, e.state, e.generation, e.replayed]));
+    },
   };
 }
 
 export const FLAGS = { CREDENTIALED, COORDINATED, RECALLABLE, PACED, ONCE };
 
 // Importing the module is enough for Python to find it (PyScript js_modules, the embed).
-globalThis.authfetchEngine = { createEngine, bodyKind, fromHexInto, FLAGS };
+globalThis.authfetchEngine = { createEngine, bodyKind, fromHexInto, storage, post, FLAGS };

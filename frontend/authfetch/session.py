@@ -1,23 +1,30 @@
-"""The async driver: carries requests through the engine and the coordinator's commands out.
+"""The async driver: carries values into the coordinator and its commands out.
 
 One Session per refresh URL (and transport), shared by every AuthClient that names that URL,
 so two clients never refresh twice. A request costs one engine call and one await: the engine
 holds, paces and replays it, and reports to this session only what needs a decision (a
 refresh-wanted answer, a request past the renewal's due time). The refresh runs in a task.
+
+The session decides nothing. It reads what comes in (the engine's reports, the refresh
+answer, another tab's message), hands it to the coordinator as checked values (inputs.py), and
+carries the commands out. Every way in is guarded: an exception on the way (a bug, or an input
+no check foresaw) becomes the coordinator's ``faulted`` input, which ends the round and
+settles what waits, so no request waits for a decision that will never come.
 """
 
 import json
 
-from . import tokens
+from . import inputs
 from .compat import CancelledError, call_later, cancel, monotonic, random, spawn
 from .config import CREDENTIALED
-from .coordinator import LIVE, NON_REPLAYABLE, REFRESH_FAILED, SESSION_EXPIRED, Coordinator
+from .coordinator import NON_REPLAYABLE, REFRESH_FAILED, SESSION_EXPIRED, Coordinator
 from .errors import AuthFetchError, NetworkError, NonReplayableBody, RefreshFailed, RequestTimeout, SessionExpired, UsageError
 from .events import Event
 from .models import Request, Response
 from .tabs import TabSync, warn_once
 
 _sessions = {}
+MAX_TIMER = 86400.0  # seconds: longer delays overflow browsers' timers (2**31 ms); re-armed on waking
 
 
 def session_for(options, transport):
@@ -34,47 +41,79 @@ def session_for(options, transport):
     return session
 
 
+def for_engine(command):
+    """A coordinator command as engine.js's apply() takes it, or None for one carried out here."""
+    kind = command.kind
+    if kind == "gate":
+        return ["gate", command.state, command.generation, command.token, command.seen, command.reason]
+    if kind == "verdict":
+        return ["verdict", command.ident, command.what, command.reason, command.message]
+    if kind == "recall":
+        return ["recall", command.generation]
+    if kind == "fail-waiting":
+        return ["failWaiting", command.reason, command.message]
+    if kind == "schedule":
+        return ["due", None if command.delay is None else command.delay * 1000]
+    return None
+
+
+def describe(error, where):
+    """An unexpected exception, in words, with where it happened."""
+    return f"{type(error).__name__}: {error} ({where})"
+
+
 class Session:
     def __init__(self, options, transport):
         self.options = options
         self.transport = transport
-        self.coordinator = Coordinator(refresh_retries=options.refresh_retries, leeway=options.leeway, random=random)
+        cross_tab = options.cross_tab and getattr(transport, "tabs_available", lambda: False)()
+        if options.cross_tab and not cross_tab:
+            warn_once("no Web Locks or BroadcastChannel here: refreshes are coordinated within this tab only")
+        self.coordinator = Coordinator(
+            refresh_retries=options.refresh_retries,
+            leeway=options.leeway,
+            random=random,
+            requires_token=options.mode == "bearer",
+            cross_tab=cross_tab,
+        )
+        self.wire = transport.wire(max_in_flight=options.max_in_flight, paced_origin=options.refresh_origin)
         # One bound method, kept: MicroPython does not compare two bound methods as equal.
         self._on_report = self._reported
-        self.wire = transport.wire(max_in_flight=options.max_in_flight, paced_origin=options.refresh_origin)
-        if hasattr(self.wire, "when_ready"):  # engine.js still loading: talk to it directly once it is
-            self.wire.when_ready(self._use_wire)
         self.wire.listen(self._on_report)
-        self.refresh_profile = self.wire.profile(options.profile())
+        self._profiles = 0
+        self.refresh_profile = self.add_profile(options)
         self.listeners = []  # (client, name, callback)
         self._next_ident = 0
-        self._last_refresh_error = None
-        self._seen = False  # the page showed a session when the refresh round began
         self._wake_timer = None
+        self._holding = None  # the cross-tab lock's release, while lock_acquired is decided
         self.clients = []
         if hasattr(transport, "on_wake"):
             self._on_wake = self.wake
             transport.on_wake(self._on_wake)  # visible again or back online: renew if it is time
         self.tabs = None
-        if options.cross_tab:
-            if getattr(transport, "tabs_available", lambda: False)():
-                self.tabs = TabSync(self, transport, lock_timeout=options.lock_timeout, share_token=options.share_token)
-            else:
-                warn_once("no Web Locks or BroadcastChannel here: refreshes are coordinated within this tab only")
+        if cross_tab:
+            name = "authfetch:" + options.refresh_url
+            self.tabs = TabSync(transport, name, lock_timeout=options.lock_timeout, share_token=options.share_token,
+                                on_message=self._remote)
 
-    def _use_wire(self, wire):
-        self.wire = wire
-        self._trace_if_watched()
+    def add_profile(self, options):
+        """A number for a client's settings in the engine (forgotten when the client closes)."""
+        self._profiles += 1
+        self.wire.profile(self._profiles, options.profile())
+        return self._profiles
 
     def close(self, client):
         """``client`` is done; the last one out stops timers and leaves the shared registry."""
         if client in self.clients:
             self.clients.remove(client)
+            # A turn later: tasks asked for before close() start first and reach the engine,
+            # which keeps what its requests need; only later ones find the number gone.
+            call_later(0, lambda number=client._profile: self.wire.forget(number))
         self.listeners = [entry for entry in self.listeners if entry[0] is not client]
         self._trace_if_watched()
         if self.clients:
             return
-        self._apply(self.coordinator.close())
+        self._input(self.coordinator.close)
         if hasattr(self.transport, "off_wake"):
             self.transport.off_wake(self._on_wake)  # the page's wake-up events must not reach it
         if self.tabs is not None:
@@ -84,10 +123,10 @@ class Session:
                 del _sessions[key]
 
     def wake(self):
-        self._apply(self.coordinator.wake(monotonic()))
+        self._input(self.coordinator.wake)
 
     def _timer(self):
-        self._apply(self.coordinator.timer(monotonic()))
+        self._input(self.coordinator.timer)
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -135,13 +174,17 @@ class Session:
         return self.outcome(request, answer)
 
     def outcome(self, request, answer):
-        """The engine's answer: a number for a response (kept id and status), else a failure."""
+        """The engine's answer, in the one format engine.js builds (forPython): a number
+        ``kept * 1000 + status`` for a response, else the text "code|kept|status|message"."""
         if type(answer) is int:
             return Response(answer % 1000, request, self.wire, answer // 1000)
         raise self._failure(request, str(answer))
 
     def _failure(self, request, answer):
-        code, kept, status, message = answer.split("|", 3)
+        parts = answer.split("|", 3)
+        if len(parts) != 4 or not parts[1].isdigit() or not parts[2].isdigit():
+            return NetworkError(f"{request.method} {request.url} failed: {answer}", request=request)
+        code, kept, status, message = parts
         response = None
         if kept != "0":
             response = Response(int(status), request=request, source=self.wire, kept=int(kept))
@@ -154,19 +197,21 @@ class Session:
             )
         if code == REFRESH_FAILED:
             return RefreshFailed(
-                f"could not renew the session for {described}: {self._last_refresh_error}",
+                f"could not renew the session for {described}: {message}",
                 request=request,
                 response=response,
-                cause=self._last_refresh_error,
+                cause=message,
             )
         if code == NON_REPLAYABLE:
             return NonReplayableBody(
-                f"{described} got {response.status} and its body could be sent only once (a stream, "
-                f"or a generator or file handed to requests), so it cannot be replayed; the session "
+                f"{described} got {response.status if response else 401} and its body could be sent only once "
+                f"(a stream, or a generator or file handed to requests), so it cannot be replayed; the session "
                 f"was renewed: send a new request",
                 request=request,
                 response=response,
             )
+        if code == "closed":
+            return UsageError(f"{described} was not sent: its AuthClient was closed first", request=request)
         if code == "timeout":
             return RequestTimeout(
                 f"{described} took longer than its timeout of {request.timeout} s",
@@ -178,10 +223,29 @@ class Session:
     # -- what the engine reports ----------------------------------------------------------------
 
     def _reported(self, text):
-        """A batch of reports from the engine: refresh-wanted answers, due renewals, replays."""
+        """A batch of reports from the engine: refresh-wanted answers, due renewals, replays.
+
+        Read first for what it holds and trips (a batch that cannot even be read raises back
+        into the engine, which settles it); whatever fails after that is ``faulted``."""
+        items = json.loads(str(text))
+        held = []
+        seen = 0
+        for item in items:
+            if item[0] == "answered":
+                held.append(item[1])
+                seen = max(seen, item[5])
+            elif item[0] == "due":
+                seen = max(seen, item[1])
         now = monotonic()
+        try:
+            commands = self._decide(items, now)
+        except Exception as error:
+            commands = self.coordinator.faulted(now, error=describe(error, "deciding on a report"), held=held, seen=seen)
+        self._apply(commands, held, seen)
+
+    def _decide(self, items, now):
         commands = []
-        for item in json.loads(str(text)):
+        for item in items:
             kind = item[0]
             if kind == "answered":
                 ident, generation, replayed, replayable, seen = item[1:]
@@ -197,140 +261,145 @@ class Session:
             elif kind == "trace":
                 ident, phase, at, status, attempt, detail = item[1:]
                 self._emit("request", ident=ident, phase=phase, at=at, status=status, attempt=attempt, detail=detail)
+        return commands
+
+    # -- into the coordinator, and its commands out --------------------------------------------
+
+    def _input(self, decide, **values):
+        """``decide(now, **values)``, a coordinator input, carried out; ``faulted`` if it raises."""
+        now = monotonic()
+        try:
+            commands = decide(now, **values)
+        except Exception as error:
+            commands = self.coordinator.faulted(now, error=describe(error, "in " + getattr(decide, "__name__", "an input")))
         self._apply(commands)
 
-    # -- commands -------------------------------------------------------------------------------
+    def _apply(self, commands, held=(), seen=0):
+        """Carry the coordinator's commands out, in order. If that fails part way, the round is
+        ``faulted``: its commands (fail what waits, the gate) are carried out instead, and the
+        ``held`` requests of a report whose verdicts may not have gone out fail (the engine
+        ignores a verdict for one that got its own)."""
+        try:
+            self._carry_out(commands)
+        except Exception as error:
+            print("authfetch: carrying out a decision failed: " + repr(error))
+            try:
+                error = describe(error, "carrying out a decision")
+                self._carry_out(self.coordinator.faulted(monotonic(), error=error, held=held, seen=seen))
+            except Exception as again:  # the engine's own guard settles what is left
+                print("authfetch: settling after that failed too: " + repr(again))
 
-    def _apply(self, commands):
-        """Carry the coordinator's commands out, in order; the engine's in as few calls as may be."""
+    def _carry_out(self, commands):
+        """The engine's commands in as few calls as may be; the rest one by one."""
         batch = []
         for command in commands:
             kind = command.kind
-            if kind == "gate":
-                batch.append(["gate", command.state, command.generation, command.token, command.seen, command.reason])
-            elif kind == "verdict":
-                batch.append(["verdict", command.ident, command.what, command.reason])
-            elif kind == "recall":
-                batch.append(["recall", command.generation])
-            elif kind == "fail-waiting":
-                batch.append(["failWaiting", command.reason])
-            elif kind == "schedule":
-                batch.append(["due", None if command.delay is None else command.delay * 1000])
-                cancel(self._wake_timer)
-                self._wake_timer = None if command.delay is None else call_later(command.delay, self._timer)
+            engine_command = for_engine(command)
+            if engine_command is not None:
+                batch.append(engine_command)
+                if kind == "schedule":
+                    cancel(self._wake_timer)
+                    self._wake_timer = None if command.delay is None else call_later(min(command.delay, MAX_TIMER), self._timer)
             else:
                 if batch:
                     self.wire.apply(batch)
                     batch = []
-                if kind == "start-refresh":
-                    spawn(self._refresh(command.epoch))
+                if kind == "take-lock":
+                    spawn(self._locked(command.epoch))
+                elif kind == "start-refresh":
+                    holding, self._holding = self._holding, None  # the call keeps the lock till it is done
+                    call = self._call(command.epoch, holding)
+                    try:
+                        spawn(call)
+                    except BaseException:
+                        call.close()
+                        if holding is not None:
+                            holding()  # the lock must not outlive a call that never started
+                        raise
                 elif kind == "retry-refresh":
                     call_later(command.delay, lambda epoch=command.epoch: self._retry(epoch))
+                elif kind == "announce":
+                    if self.tabs is not None:
+                        self.tabs.announce(command.what, command.lifetime, command.token)
                 elif kind == "emit":
                     self._emit(command.name, **command.fields)
         if batch:
             self.wire.apply(batch)
 
     def _retry(self, epoch):
-        self._apply(self.coordinator.retry_refresh(monotonic(), epoch=epoch, waiting=self.wire.pending()))
+        self._input(self.coordinator.retry_refresh, epoch=epoch, waiting=self.wire.pending())
 
     # -- the refresh ----------------------------------------------------------------------------
 
-    async def _refresh(self, epoch):
-        if self.tabs is None:
-            return await self._refresh_call(epoch)
+    async def _locked(self, epoch):
+        """Take the cross-tab lock; tell the coordinator what the shared marker says then."""
         try:
-            await self.tabs.refresh(epoch, self._refresh_call)
-        except AuthFetchError as error:  # the cross-tab lock was not granted in time
-            self._failed(epoch, error=str(error))
+            release = await self.tabs.lock()
+        except Exception as error:  # not granted in time (or the lock failed): a transient failure
+            return self._input(self.coordinator.lock_failed, epoch=epoch, error=str(error), waiting=self.wire.pending())
+        self._holding = release
+        try:
+            renewed, lifetime = self.tabs.renewal()
+            self._input(self.coordinator.lock_acquired, epoch=epoch, renewed_elsewhere=renewed, lifetime=lifetime)
+        except Exception as error:
+            self._input(self.coordinator.faulted, error=describe(error, "reading the cross-tab marker"), epoch=epoch)
+        finally:
+            release, self._holding = self._holding, None
+            if release is not None:  # no call took it over
+                release()
 
-    def _failed(self, epoch, **outcome):
-        self._last_refresh_error = outcome.get("error")
-        waiting = self.wire.pending()
-        self._apply(self.coordinator.refresh_failed(monotonic(), epoch=epoch, waiting=waiting, seen=self._seen, **outcome))
+    async def _call(self, epoch, holding):
+        """One refresh call, and its answer read into the coordinator; whatever the way raises
+        ends the round (``faulted``), and the lock goes back in every case."""
+        try:
+            await self._refresh_call(epoch)
+        except Exception as error:  # MemoryError, a bug: the round must end, not wait
+            self._input(self.coordinator.faulted, error=describe(error, "in the refresh call"), epoch=epoch)
+        finally:
+            if holding is not None:
+                holding()
 
     async def _refresh_call(self, epoch):
-        """One refresh call: a credentialed POST outside the gate, so it never waits for itself."""
+        """A credentialed POST outside the gate, so it never waits for itself."""
         # Whether the page shows a session now (its CSRF cookie), before an answer clears it:
         # a refusal then ends a session, else it only says there is none (a first visit).
-        self._seen = bool(self.options.csrf_cookie and self.transport.read_cookie(self.options.csrf_cookie))
-        request = Request("POST", self.options.refresh_url, timeout=self.options.refresh_timeout)
+        seen = bool(self.options.csrf_cookie and self.transport.read_cookie(self.options.csrf_cookie))
+        timeout = self.options.refresh_timeout
+        request = Request("POST", self.options.refresh_url, timeout=timeout)
+        started = monotonic()
         try:
             response = await self.perform(self.refresh_profile, request, CREDENTIALED)
-            body = None
-            try:
-                body = await response.json()
-            except (AuthFetchError, ValueError, UnicodeError):
-                body = None
+            # The body in the time left, and no more of it than a refresh answer can need.
+            left = max(0.0, timeout - (monotonic() - started))
+            text = await self.wire.bounded(response.native, inputs.REFRESH_ANSWER_LIMIT, int(left * 1000))
         except RequestTimeout:
-            return self._failed(epoch, error="timed out")
+            return self._failed(epoch, seen, "timed out")
         except AuthFetchError as error:
-            return self._failed(epoch, error=str(error))
-        self._refresh_answered(response, body, epoch)
-
-    def _refresh_answered(self, response, body, epoch):
-        status = response.status
-        if 200 <= status < 300:
-            token = tokens.lookup(body, self.options.token_field) if isinstance(body, dict) else None
-            if self.options.mode == "bearer" and not (isinstance(token, str) and token):
-                return self._failed(epoch, status=status, error=f"refresh answered {status} without {self.options.token_field}")
-            if epoch != self.coordinator.epoch:
-                return  # from before a sign-in or sign-out: its token is not this session's
-            lifetime = tokens.lifetime(body, token) if isinstance(body, dict) else None
-            self._apply(self.coordinator.refresh_succeeded(monotonic(), token=self._bearer(token), lifetime=lifetime, epoch=epoch))
-            if self.tabs is not None:
-                self.tabs.refreshed(lifetime, token)
-            return
-        message = body.get("message") if isinstance(body, dict) else None
-        was_live = self.coordinator.session == LIVE
-        self._failed(
-            epoch,
-            status=status,
-            definitive=message == "refresh_token_reused",
-            retry_after=_retry_after(response.headers.get("retry-after")),
-            error=f"refresh answered {status}" + (f" ({message})" if message else ""),
+            return self._failed(epoch, seen, str(error))
+        headers = response.headers
+        answer = inputs.refresh_answer(
+            response.status,
+            text,
+            content_type=headers.get("content-type"),
+            retry_after_text=headers.get("retry-after"),
+            token_field=self.options.token_field,
         )
-        if was_live and self.coordinator.session != LIVE and self.tabs is not None:
-            self.tabs.ended("session-expired")
+        for note in answer.ignored:
+            inputs.note(note)
+        self._input(self.coordinator.refresh_answered, answer=answer, epoch=epoch, waiting=self.wire.pending(), seen=seen)
 
-    def _bearer(self, token):
-        return token if self.options.mode == "bearer" else None
+    def _failed(self, epoch, seen, error):
+        self._input(self.coordinator.refresh_failed, error=error, epoch=epoch, waiting=self.wire.pending(), seen=seen)
 
     # -- sign in and out ------------------------------------------------------------------------
 
     def signed_in(self, token, lifetime):
-        self.adopt_sign_in(token, lifetime)
-        if self.tabs is not None:
-            self.tabs.signed_in(lifetime, token)
+        self._input(self.coordinator.signed_in, token=token, lifetime=lifetime)
 
     def signed_out(self):
-        self._apply(self.coordinator.end_session())
-        if self.tabs is not None:
-            self.tabs.ended("signed-out")
+        self._input(lambda now: self.coordinator.end_session())
 
     # -- what other tabs tell us ----------------------------------------------------------------
 
-    def can_adopt(self, token):
-        """A renewal elsewhere is usable here: cookies are shared, a bearer token only if sent."""
-        return self.options.mode == "cookie" or bool(token)
-
-    def adopt_sign_in(self, token, lifetime):
-        self._apply(self.coordinator.signed_in(monotonic(), token=self._bearer(token), lifetime=lifetime))
-
-    def adopt_remote(self, token, lifetime, tab=None):
-        token = self._bearer(token) or self.coordinator.token
-        self._apply(self.coordinator.remote_refreshed(monotonic(), token=token, lifetime=lifetime, tab=tab))
-
-    def remote_ended(self, kind):
-        self._apply(self.coordinator.end_session(SESSION_EXPIRED, error="ended in another tab (" + kind + ")"))
-
-
-def _retry_after(value):
-    """Seconds from a Retry-After header (the delta form; an HTTP date is ignored)."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
+    def _remote(self, what, token, lifetime, tab, fresh):
+        self._input(self.coordinator.remote, what=what, token=token, lifetime=lifetime, tab=tab, fresh=fresh)

@@ -19,7 +19,6 @@ without it, or Python called synchronously from a JS event handler), the call ra
 UsageError saying so instead of sending without the session.
 """
 
-from .client import _UNSET
 from .compat import MICROPYTHON
 from .errors import UsageError
 from .ffi import can_run_sync, load_wheels, run_sync
@@ -74,7 +73,7 @@ def _sender(api, response_type):
         if body is not None and not isinstance(body, (str, bytes, bytearray)):
             body, once = b"".join(_chunks(body)), True  # a generator or file: sent once, never replayed
         timeout = _seconds(request.timeout)
-        call = api._go(request.url, request.method, _plain(request.headers), body, _UNSET, timeout, True, once)
+        call = api.fetch(request.url, method=request.method, headers=_plain(request.headers), body=body, timeout=timeout, once=once)
         response = run_sync(call)
         body = run_sync(response.bytes())
         return response_type(status_code=response.status, headers=dict(response.headers.items()), body=body)

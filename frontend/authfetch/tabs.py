@@ -1,4 +1,4 @@
-"""One refresh per browser, not per tab.
+"""One refresh per browser, not per tab: the cross-tab primitives of one session.
 
 With refresh-token rotation, two tabs refreshing at once send the same refresh token twice;
 the server sees reuse and revokes the family, logging the user out everywhere. So:
@@ -6,10 +6,14 @@ the server sees reuse and revokes the family, logging the user out everywhere. S
 - the refresh runs inside a Web Lock named after the refresh URL (one tab at a time, a bounded
   wait, released by the browser even if the tab dies);
 - after taking the lock a tab looks at a small shared marker (localStorage: a counter and the
-  lifetime, never a token) and, if another tab refreshed since this tab's credentials, adopts
-  that renewal instead of refreshing;
+  lifetime, never a token) and tells the coordinator whether another tab renewed since this
+  tab's credentials; the coordinator adopts that renewal instead of refreshing;
 - renewals, sign-ins, sign-outs and session ends are announced on a BroadcastChannel, so the
   other tabs replay what they hold, or end their session, at once.
+
+This module does the I/O only: the coordinator decides what a lock holder does and what a
+message means. Markers and messages from other tabs (an older version, an extension, a user's
+devtools) are checked by inputs.py; one of the wrong shape is ignored, with a note.
 
 In bearer mode the access token lives in each tab's memory and is not broadcast unless
 ``share_token=True``: any script on the origin can listen to a BroadcastChannel, so sharing it
@@ -19,6 +23,7 @@ getting its own token.
 
 import json
 
+from . import inputs
 from .compat import random
 
 DEFAULT_LOCK_TIMEOUT = 10.0
@@ -32,94 +37,58 @@ def warn_once(message):
 
 
 class TabSync:
-    def __init__(self, session, transport, *, lock_timeout, share_token):
-        self.session = session
+    def __init__(self, transport, name, *, lock_timeout, share_token, on_message):
         self.transport = transport
+        self.name = name
         self.lock_timeout = lock_timeout
         self.share_token = share_token
-        self.name = "authfetch:" + session.options.refresh_url
         self.tab = "tab-" + str(int(random() * 1e9))
-        self._channel = transport.open_channel(self.name, self._received)
-        self.known = self._marker()
+        self._on_message = on_message  # (what, token, lifetime, tab, fresh)
+        self._channel = transport.open_channel(name, self._received)
+        self.known = inputs.marker(transport.shared_get(name))  # the last renewal this tab knows of
         self.closed = False
 
     def close(self):
         self.closed = True
         self._channel.close()
 
-    # -- the shared marker --------------------------------------------------------------------
+    async def lock(self):
+        """Take the cross-tab lock (waiting at most lock_timeout); returns ``release()``."""
+        return await self.transport.acquire_lock(self.name, self.lock_timeout)
 
-    def _marker(self):
-        text = self.transport.shared_get(self.name)
-        try:
-            marker = json.loads(text) if text else None
-        except ValueError:
-            return None
-        return marker if isinstance(marker, dict) and isinstance(marker.get("n"), int) else None
+    def renewal(self):
+        """(renewed, lifetime): whether the marker names a renewal this tab does not know yet."""
+        marker = inputs.marker(self.transport.shared_get(self.name))
+        if marker is None or marker == self.known:
+            return False, None
+        self.known = marker
+        return True, marker["lifetime"]
 
-    def _bump(self, lifetime):
-        current = self._marker() or {"n": 0}
-        self.known = {"n": current["n"] + 1, "lifetime": lifetime, "tab": self.tab}
-        self.transport.shared_set(self.name, json.dumps(self.known))
-        return self.known
-
-    # -- refresh under the lock ---------------------------------------------------------------
-
-    async def refresh(self, epoch, call):
-        """Run ``call(epoch)`` (the real refresh) under the cross-tab lock, unless another tab
-        already renewed the credentials, in which case adopt that."""
-        release = await self.transport.acquire_lock(self.name, self.lock_timeout)
-        try:
-            coordinator = self.session.coordinator
-            if epoch != coordinator.epoch or not coordinator.refreshing:
-                return  # settled while we waited (a broadcast arrived first)
-            marker = self._marker()
-            if marker is not None and marker != self.known and self.session.can_adopt(None):
-                self.known = marker
-                self.session.adopt_remote(None, marker.get("lifetime"))
-                return
-            await call(epoch)
-        finally:
-            release()
-
-    # -- announcements ------------------------------------------------------------------------
-
-    def refreshed(self, lifetime, token):
-        marker = self._bump(lifetime)
-        self._send("refreshed", marker=marker, token=token if self.share_token else None)
-
-    def signed_in(self, lifetime, token):
-        marker = self._bump(lifetime)
-        self._send("signed-in", marker=marker, token=token if self.share_token else None)
-
-    def ended(self, kind):
-        self._send(kind)
-
-    def _send(self, kind, **fields):
-        if self.closed:  # a refresh ending after close(): posting on a closed channel throws
+    def announce(self, what, lifetime, token):
+        """Tell the other tabs; a renewal or sign-in also bumps the marker (under the lock)."""
+        fields = {}
+        if what in ("refreshed", "signed-in"):
+            current = inputs.marker(self.transport.shared_get(self.name))
+            self.known = {"n": (current["n"] if current else 0) + 1, "lifetime": lifetime, "tab": self.tab}
+            problem = self.transport.shared_set(self.name, json.dumps(self.known))
+            if problem:
+                inputs.note("could not write the cross-tab marker: " + problem)
+            fields = {"marker": self.known, "token": token if self.share_token else None}
+        if self.closed:  # a refresh ending after close(): the channel is closed
             return
-        fields["type"] = kind
+        fields["type"] = what
         fields["tab"] = self.tab
-        self._channel.post(json.dumps(fields))  # strings only: MicroPython cannot post Python dicts
+        problem = self._channel.post(json.dumps(fields))  # strings only: MicroPython cannot post Python dicts
+        if problem:
+            inputs.note("could not tell the other tabs: " + problem)
 
     def _received(self, text):
-        try:
-            message = json.loads(text)
-            kind = message["type"]
-        except (ValueError, KeyError, TypeError):
-            return  # not ours
-        if kind in ("refreshed", "signed-in"):
-            marker = message.get("marker")
-            token = message.get("token")
-            if not self.session.can_adopt(token):
-                return  # bearer mode without a shared token: this tab renews its own, in turn
-            if kind == "refreshed" and marker is not None and marker == self.known:
-                return  # adopted already: this tab read the marker under the lock first
+        found = inputs.message(text)
+        if found is None:
+            inputs.note("ignored a cross-tab message of the wrong shape: " + repr(str(text)[:80]))
+            return
+        what, marker, token, tab = found
+        fresh = marker is None or marker != self.known
+        if marker is not None:
             self.known = marker
-            lifetime = marker.get("lifetime") if isinstance(marker, dict) else None
-            if kind == "signed-in":
-                self.session.adopt_sign_in(token, lifetime)
-            else:
-                self.session.adopt_remote(token, lifetime, tab=message.get("tab"))
-        elif kind in ("session-expired", "signed-out"):
-            self.session.remote_ended(kind)
+        self._on_message(what, token, marker["lifetime"] if marker else None, tab, fresh)

@@ -9,14 +9,18 @@ The handler may be async. Raising NetworkFailure (or anything) from it is a netw
 The fake keeps a cookie jar (``cookies``) that pages could read, and every request it saw
 (``sent``), so tests count what reached the "server".
 
-Each session's requests travel through a FakeEngine (fake_engine.py: engine.js told in Python)
-unless ``wire_factory`` says otherwise.
+There is one engine, engine.js. On CPython each session's wire is a PassThroughWire: every
+submit goes straight to the handler, with no queue, gate or replay (those are the engine's,
+tested on engine.js itself: tests/engine, and the portable suite under MicroPython and
+Pyodide, whose ``wire_factory`` wraps the real engine). A test plays the engine's reports with
+``wire.report(...)`` and reads the commands the session sent in ``wire.applied``.
 """
 
 import json as _json
 
 from .compat import Signal, call_later, cancel, spawn
-from .fake_engine import FakeAbort, FakeEngine, Sent  # noqa: F401 (for handlers and fakes)
+from .config import CREDENTIALED
+from .errors import NetworkError
 from .models import Headers
 
 DEFAULT_PAGE = "https://app.test/"
@@ -31,6 +35,36 @@ class FakeStream:
 
     def __init__(self, data):
         self.data = data
+
+
+class Sent:
+    """One request as the fake server received it."""
+
+    def __init__(self, method, url, headers, body, credentials):
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.credentials = credentials
+
+    def json(self):
+        return _json.loads(self.body)
+
+    def __repr__(self):
+        return f"<Sent {self.method} {self.url}>"
+
+
+class FakeAbort:
+    """Stands for an AbortSignal: ``abort()`` tells the fake server to give up a request."""
+
+    def __init__(self):
+        self.aborted = False
+        self.listeners = []
+
+    def abort(self):
+        self.aborted = True
+        for listener in self.listeners:
+            listener()
 
 
 class Reply:
@@ -99,10 +133,11 @@ class FakeChannel:
     def post(self, text):
         if self not in self.browser.channels.get(self.name, []):
             self.browser.closed_posts += 1
-            raise RuntimeError("InvalidStateError: the channel is closed")  # as the browser's does
+            return "InvalidStateError: the channel is closed"  # what the browser's would throw
         for other in self.browser.channels.get(self.name, []):
             if other is not self:  # like BroadcastChannel: delivered later, not to itself
                 call_later(0, lambda other=other: other.on_message(text))
+        return ""
 
     def close(self):
         peers = self.browser.channels.get(self.name, [])
@@ -113,8 +148,8 @@ class FakeChannel:
 class FakeTransport:
     """The page side of a transport (URL, cookies, wake-ups, tabs) with a fake server behind.
 
-    ``wire_factory(transport, max_in_flight=, paced_origin=)`` makes each session's engine:
-    FakeEngine by default; the portable tests pass one that wraps the real engine.js.
+    ``wire_factory(transport, max_in_flight=, paced_origin=)`` makes each session's wire:
+    PassThroughWire by default; the portable tests pass one that wraps the real engine.js.
     """
 
     def __init__(self, handler, *, page_url=DEFAULT_PAGE, cookies=None, browser=None, sees_cookies=True, wire_factory=None):
@@ -127,7 +162,7 @@ class FakeTransport:
         self.browser = browser
         self.sent = []
         self._wake_callbacks = []
-        self._wire_factory = wire_factory or FakeEngine
+        self._wire_factory = wire_factory or PassThroughWire
 
     def wire(self, *, max_in_flight, paced_origin):
         return self._wire_factory(self, max_in_flight=max_in_flight, paced_origin=paced_origin)
@@ -158,6 +193,7 @@ class FakeTransport:
 
     def shared_set(self, key, value):
         self.browser.storage[key] = value
+        return ""
 
     def page_url(self):
         return self.page
@@ -171,9 +207,10 @@ class FakeTransport:
     def body_kind(self, body):
         return "stream" if isinstance(body, FakeStream) else None
 
-    async def serve(self, sent, abort):
+    async def serve(self, sent, abort=None):
         """Record ``sent`` and run the handler; what it answers, or the failure (the abort's too)."""
         self.sent.append(sent)
+        abort = abort or FakeAbort()
         if abort.aborted:
             return NetworkFailure("aborted")
         done = Signal()
@@ -196,3 +233,78 @@ class FakeTransport:
             task.cancel()
             return NetworkFailure("aborted")
         return outcome[0]
+
+
+class PassThroughWire:
+    """The session's wire on CPython: each submit straight to the handler (like MockTransport).
+
+    Answers come back in the engine's format (a number ``kept * 1000 + status``; a failure is
+    raised as NetworkError). It sends the call's own headers only: the profile's defaults, the
+    token and the CSRF header are engine.js's to add. ``applied`` lists every command the
+    session sent, as JSON would carry it (non-finite numbers fail here, as in the engine);
+    ``report(*items)`` hands the session a batch as the engine would; ``waiting`` is what
+    ``pending()`` says (requests the engine would hold).
+    """
+
+    def __init__(self, transport, *, max_in_flight=None, paced_origin=None):
+        self.transport = transport
+        self.applied = []
+        self.profiles = {}
+        self.kept = {}
+        self.listener = None
+        self.tracing = False
+        self.waiting = 0
+
+    async def submit(self, ident, profile, request, flags):
+        body = request.content if request.stream is None else request.stream.data
+        body = body.encode() if isinstance(body, str) else body or b""
+        sent = Sent(request.method, request.url, request.headers or Headers(), body, bool(flags & CREDENTIALED))
+        answer = await self.transport.serve(sent)
+        if isinstance(answer, Exception):
+            raise NetworkError(f"{request.method} {request.url} failed: {answer}", request=request)
+        answer.url = request.url
+        self.kept[len(self.kept) + 1] = answer
+        return len(self.kept) * 1000 + answer.status
+
+    def apply(self, commands):
+        self.applied += _json.loads(_json.dumps(commands, allow_nan=False))
+
+    def report(self, *items):
+        self.listener(_json.dumps(list(items)))
+
+    def listen(self, callback):
+        self.listener = callback
+
+    def profile(self, number, settings):
+        self.profiles[number] = settings
+
+    def forget(self, number):
+        self.profiles.pop(number, None)
+
+    def cancel(self, ident):
+        pass
+
+    def trace(self, on):
+        self.tracing = bool(on)
+
+    def pending(self):
+        return self.waiting
+
+    def stats(self):
+        return {"replays": 0, "recalls": 0, "max_held": 0, "max_in_flight": None}
+
+    def headers(self, kept):
+        return self.kept[kept].headers.items()
+
+    def url(self, kept):
+        return self.kept[kept].url
+
+    async def text(self, kept):
+        return self.kept[kept].body.decode("utf-8")
+
+    async def bytes(self, kept):
+        return self.kept[kept].body
+
+    async def bounded(self, kept, limit, timeout_ms):
+        body = self.kept[kept].body
+        return body.decode("utf-8", "replace") if len(body) <= limit else None

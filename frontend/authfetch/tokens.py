@@ -29,24 +29,26 @@ def jwt_claims(token):
     payload += "=" * (-len(payload) % 4)
     try:
         claims = json.loads(binascii.a2b_base64(payload.encode()))
-    except (ValueError, TypeError):
+    except Exception:  # not base64, not JSON, nested too deep: not a JWT we can read
         return None
     return claims if isinstance(claims, dict) else None
 
 
-def _seconds(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        return None
-    return float(value)
+def _number(value):
+    return not isinstance(value, bool) and isinstance(value, (int, float))
 
 
-def lifetime(document, token=None):
-    """Seconds the new access token lives, from ``data.expiresIn``, ``expires_in`` or the JWT."""
-    for dotted in ("data.expiresIn", "expiresIn", "data.expires_in", "expires_in"):
-        seconds = _seconds(lookup(document, dotted))
-        if seconds is not None:
-            return seconds
+LIFETIME_FIELDS = ("data.expiresIn", "expiresIn", "data.expires_in", "expires_in")
+
+
+def raw_lifetime(document, token=None):
+    """What the answer says the new access token lives, as written (inputs.lifetime checks it):
+    ``data.expiresIn``, ``expires_in`` and the like, else the JWT's ``exp - iat``; None if nothing."""
+    for dotted in LIFETIME_FIELDS:
+        value = lookup(document, dotted)
+        if value is not None:
+            return value
     claims = jwt_claims(token)
-    if claims and _seconds(claims.get("exp")) and _seconds(claims.get("iat")):
-        return _seconds(claims["exp"] - claims["iat"])
+    if claims and _number(claims.get("exp")) and _number(claims.get("iat")):
+        return claims["exp"] - claims["iat"]
     return None

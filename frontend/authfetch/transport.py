@@ -15,10 +15,9 @@ import json
 
 import js
 
-from .compat import Signal, spawn
+from .compat import Latch, Signal, monotonic, spawn
 from .errors import NetworkError, UsageError
 from .ffi import body_for_js, bytes_from_js, ffi
-from .pending import PendingWire
 
 create_proxy, to_js = ffi()
 
@@ -91,16 +90,71 @@ async def _import(url):
 
 
 class JsWire:
-    """The engine as the session uses it (the fake in testing.py has the same methods)."""
+    """The engine as the session uses it (testing.PassThroughWire has the same methods).
 
-    def __init__(self, engine_js):
-        self._engine = engine_js
-        self.engine = engine_js  # the embed's JavaScript sends through it too
+    The engine may still be loading (a package installed from the wheel imports engine.js on
+    first use): requests then wait for it, and when it comes it is handed what it must know
+    now (the clients' profiles, the latest gate and due time): a snapshot, not a replay of
+    commands, since none of those commands concerned a request it holds.
+    """
+
+    def __init__(self, engine_js=None, load=None):
+        self.engine = None  # the embed's JavaScript sends through it too
+        self._profiles = {}  # number -> settings (JSON), for an engine that comes later
+        self._gate = None  # the latest gate command, likewise
+        self._due_at = None  # the latest due time (ms on the monotonic clock), likewise
+        self._tracing = False
+        self._listener = None
+        self._waiting = 0  # requests waiting for the engine to come
+        self._error = None  # why it will not come
+        self._arrived = Latch()
+        if engine_js is not None:
+            self._use(engine_js)
+        else:
+            spawn(self._load(load))
+
+    async def _load(self, load):
+        try:
+            self._use(await load())
+        except UsageError as error:
+            self._error = error
+        except Exception as error:  # e.g. a Content-Security-Policy refused the blob: import
+            self._error = UsageError(
+                f"authfetch could not load its engine.js ({_describe(error)}); import it with the page "
+                "(a PyScript js_modules entry, or the one tag), or allow blob: module scripts"
+            )
+        self._arrived.set()
+
+    def _use(self, engine_js):
+        if self._listener is not None:
+            engine_js.listen(self._listener)
+        for number, settings in self._profiles.items():
+            engine_js.profile(number, settings)
+        if self._tracing:
+            engine_js.trace(True)
+        snapshot = [] if self._gate is None else [self._gate]
+        if self._due_at is not None:
+            snapshot.append(["due", max(0.0, self._due_at - monotonic() * 1000)])
         # The hot path's function, looked up once (engine.js methods need no ``this``).
         self._submit = engine_js.submit
         self._from_hex_into = engine_module().fromHexInto
+        self.engine = engine_js
+        if snapshot:
+            self.apply(snapshot)
+
+    async def _submit_later(self, ident, profile, request, flags):
+        self._waiting += 1
+        try:
+            await self._arrived.wait()
+        finally:
+            self._waiting -= 1
+        if self._error is not None:
+            raise self._error
+        return await self.submit(ident, profile, request, flags)
 
     def submit(self, ident, profile, request, flags):
+        if self.engine is None:
+            return self._submit_later(ident, profile, request, flags)
         body = request.content
         if body is not None:
             if not isinstance(body, str):
@@ -118,52 +172,89 @@ class JsWire:
         return self._submit(ident, profile, request.url, request.method, headers, body, flags, timeout)
 
     def apply(self, commands):
-        self._engine.apply(json.dumps(commands))
+        if self.engine is None:
+            for command in commands:
+                if command[0] == "gate":
+                    self._gate = command
+                elif command[0] == "due":
+                    self._due_at = None if command[1] is None else monotonic() * 1000 + command[1]
+            return
+        problem = str(self.engine.apply(json.dumps(commands)))
+        if problem:  # the engine settled what waited and opened (engine.js, broken())
+            print("authfetch: the engine could not carry out a decision: " + problem)
 
     def listen(self, callback):
         self._listener = create_proxy(lambda text: callback(str(text)))  # kept: JS holds it
-        self._engine.listen(self._listener)
+        if self.engine is not None:
+            self.engine.listen(self._listener)
 
-    def profile(self, settings):
-        return int(self._engine.profile(json.dumps(settings)))
+    def profile(self, number, settings):
+        text = json.dumps(settings)
+        self._profiles[number] = text
+        if self.engine is not None:
+            self.engine.profile(number, text)
+
+    def forget(self, number):
+        self._profiles.pop(number, None)
+        if self.engine is not None:
+            self.engine.forget(number)
 
     def cancel(self, ident):
-        self._engine.cancel(ident)
+        if self.engine is not None:
+            self.engine.cancel(ident)
 
     def trace(self, on):
-        self._engine.trace(bool(on))
+        self._tracing = bool(on)
+        if self.engine is not None:
+            self.engine.trace(self._tracing)
 
     def pending(self):
-        return int(self._engine.pending())
+        return self._waiting + (int(self.engine.pending()) if self.engine is not None else 0)
 
     def stats(self):
-        stats = json.loads(str(self._engine.stats()))
+        stats = json.loads(str(self.engine.stats())) if self.engine is not None else {}
         return {
-            "replays": stats["replays"],
-            "recalls": stats["recalls"],
-            "max_held": stats["maxHeld"],
-            "max_in_flight": stats["limit"],
+            "replays": stats.get("replays", 0),
+            "recalls": stats.get("recalls", 0),
+            "max_held": stats.get("maxHeld", 0),
+            "max_in_flight": stats.get("limit"),
         }
+
+    def state(self):
+        """What the engine holds now (gate, requests by state, kept answers, profiles)."""
+        return json.loads(str(self.engine.state())) if self.engine is not None else {}
 
     # -- reading a kept answer -------------------------------------------------------------
 
     def headers(self, kept):
-        return json.loads(str(self._engine.headers(kept)))
+        """The answer's header pairs; None once it is no longer kept."""
+        text = self.engine.headers(kept)
+        return None if _nullish(text) else json.loads(str(text))
 
     def url(self, kept):
-        return str(self._engine.url(kept))
+        text = self.engine.url(kept)
+        return None if _nullish(text) else str(text)
 
     async def text(self, kept):
         try:
-            return str(await self._engine.text(kept))
+            return str(await self.engine.text(kept))
         except Exception as error:
             raise NetworkError(f"reading the response failed: {_describe(error)}") from None
 
     async def bytes(self, kept):
         try:
-            return await bytes_from_js(self._engine, kept)
+            return await bytes_from_js(self.engine, kept)
         except Exception as error:
             raise NetworkError(f"reading the response failed: {_describe(error)}") from None
+
+    async def bounded(self, kept, limit, timeout_ms):
+        """The body's text if it has at most ``limit`` bytes, else None; NetworkError if reading
+        fails or takes longer than ``timeout_ms`` (None: no bound)."""
+        try:
+            text = await self.engine.bounded(kept, limit, timeout_ms)
+        except Exception as error:
+            raise NetworkError(f"reading the response failed: {_describe(error)}") from None
+        return None if _nullish(text) else str(text)
 
 
 def browser_transport():
@@ -215,7 +306,12 @@ class JsChannel:
         self.channel_js.onmessage = self._proxy
 
     def post(self, text):
+        """"" once posted, else why not (a throw could not be caught on MicroPython)."""
+        module = getattr(js, ENGINE_GLOBAL, None)
+        if module:
+            return str(module.post(self.channel_js, text))
         self.channel_js.postMessage(text)
+        return ""
 
     def close(self):
         self.channel_js.close()
@@ -269,9 +365,9 @@ class BrowserTransport:
             return JsWire(module.createEngine(settings))
 
         async def load():
-            return JsWire((await load_engine()).createEngine(settings))
+            return (await load_engine()).createEngine(settings)
 
-        return PendingWire(load)
+        return JsWire(load=load)
 
     def body_kind(self, body):
         """"stream" or "native" for a browser body (ReadableStream; FormData, Blob...), else None
@@ -357,14 +453,24 @@ class BrowserTransport:
         return getattr(page, "localStorage", None) if page is not None else None
 
     def shared_get(self, key):
+        """localStorage's text for ``key``, or None (also where storage is blocked)."""
         storage = self._storage()
-        value = storage.getItem(key) if storage is not None else None
+        if storage is None:
+            return None
+        module = getattr(js, ENGINE_GLOBAL, None)  # its guarded call: blocked storage throws
+        value = module.storage(storage, "get", key) if module else storage.getItem(key)
         return None if _nullish(value) else str(value)
 
     def shared_set(self, key, value):
+        """"" once stored, else why not (blocked, full)."""
         storage = self._storage()
-        if storage is not None:
-            storage.setItem(key, value)
+        if storage is None:
+            return "no localStorage here"
+        module = getattr(js, ENGINE_GLOBAL, None)
+        if module:
+            return str(module.storage(storage, "set", key, value))
+        storage.setItem(key, value)
+        return ""
 
 
 def _describe(error):

@@ -5,7 +5,7 @@
 
 const HTTP1_CONNECTIONS = 6; // what browsers open per origin over HTTP/1.x
 const MULTIPLEXED_STREAMS = 100; // HTTP/2 and 3: the concurrent streams servers commonly allow
-const KEEP_MS = 120000; // an answer nobody read is dropped after this
+const KEEP_MS = 120000; // an answer is dropped this long after it came
 const ID_WRAP = 1000000; // kept numbers stay below this, so number * 1000 + status is a small int
 
 export function protocolOf(origin) {
@@ -80,46 +80,176 @@ export function bodyKind(body) {
   return null;
 }
 
-export function createKeeper() {
-  // Answers Python reads later, by number; the oldest are dropped after KEEP_MS.
-  const kept = new Map(); // number -> {response, at, buffer}
+export function describe(error) {
+  // A JavaScript error as one line of text (what Python and the console are told).
+  if (error && typeof error === "object") {
+    const text = error.message || error.name;
+    if (text) return error.name && error.message && !String(error.message).startsWith(error.name) ? `${error.name}: ${error.message}` : String(text);
+  }
+  return String(error);
+}
+
+// -- what Python reaches through here because a thrown exception would abort MicroPython ------
+
+export function storage(store, op, key, value) {
+  // A Storage call (the page's localStorage, also from a PyScript worker on an isolated page):
+  // get -> text or undefined, set -> "" or why not. Blocked or full storage throws; this never.
+  try {
+    if (op === "get") return store.getItem(key) ?? undefined;
+    store.setItem(key, value);
+    return "";
+  } catch (error) {
+    return op === "get" ? undefined : describe(error);
+  }
+}
+
+export function post(channel, text) {
+  // A BroadcastChannel post: "" or why not (a closed channel throws InvalidStateError).
+  try {
+    channel.postMessage(text);
+    return "";
+  } catch (error) {
+    return describe(error);
+  }
+}
+
+// -- answers Python reads by number ------------------------------------------------------------
+
+const MAX_KEPT = 2048; // unread answers kept at most; the oldest are dropped first
+
+function housekeeping(fn, ms) {
+  const handle = setTimeout(fn, ms);
+  handle?.unref?.(); // in Node.js (the tests) a sweep must not keep the process alive
+  return handle;
+}
+
+export function createKeeper({ clock = () => performance.now(), setTimer, clearTimer = clearTimeout, keepMs = KEEP_MS, most = MAX_KEPT } = {}) {
+  const sweepLater = setTimer || housekeeping;
+  const later = setTimer || ((fn, ms) => setTimeout(fn, ms));
+  // Each answer is kept until keepMs after it came, or until `most` newer ones came: Python
+  // cannot tell when it drops a Response, so the keeper forgets on its own, in order.
+  const kept = new Map(); // number -> {response, at, buffer, reading, large}
   let last = 0;
+  let sweeper = null;
+
+  function forget(id, item) {
+    kept.delete(id);
+    if (!item.buffer && !item.reading && item.response.body && !item.response.bodyUsed) {
+      item.response.body.cancel().catch(() => {}); // nobody will read it: let the browser free it
+    }
+  }
+
+  function sweep() {
+    sweeper = null;
+    const now = clock();
+    for (const [id, item] of kept) {
+      if (now - item.at < keepMs) break;
+      forget(id, item);
+    }
+    arm();
+  }
+
+  function arm() {
+    if (sweeper !== null || !kept.size) return;
+    const oldest = kept.values().next().value;
+    sweeper = sweepLater(sweep, Math.max(0, keepMs - (clock() - oldest.at)) + 1);
+  }
 
   function held(id) {
     const item = kept.get(id);
-    if (!item) throw new Error(`response ${id} is no longer kept (answers are kept ${KEEP_MS / 1000} s)`);
+    if (!item) throw new Error(`the answer is no longer kept (authfetch keeps the latest ${most} answers, each for ${keepMs / 1000} s, for Python to read)`);
+    if (item.large) throw new Error(`the answer's body is over ${item.large} bytes: authfetch read that much of it and stopped`);
     return item;
   }
 
   async function buffer(id) {
     const item = held(id);
-    if (!item.buffer) item.buffer = new Uint8Array(await item.response.arrayBuffer());
+    if (!item.buffer) {
+      item.reading = true;
+      item.buffer = new Uint8Array(await item.response.arrayBuffer());
+    }
     return item.buffer;
   }
 
+  async function upTo(id, limit, timeoutMs) {
+    // The body's text if it has at most `limit` bytes, else undefined (the rest is not read);
+    // gives up after timeoutMs (null: no bound). A refresh answer's size is the server's choice.
+    const item = held(id);
+    if (item.buffer) return item.buffer.length <= limit ? new TextDecoder().decode(item.buffer) : undefined;
+    const declared = Number(item.response.headers.get("content-length"));
+    item.reading = true;
+    const reader = item.response.body?.getReader();
+    if (!reader) return "";
+    const parts = [];
+    let size = declared > limit ? declared : 0;
+    let timer = null;
+    const timedOut = new Promise((_, reject) => {
+      if (timeoutMs != null) timer = later(() => reject(new Error(`its body did not come within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      while (size <= limit) {
+        const { done, value } = await Promise.race([reader.read(), timedOut]);
+        if (done) break;
+        parts.push(value);
+        size += value.length;
+      }
+    } catch (error) {
+      reader.cancel().catch(() => {});
+      throw error;
+    } finally {
+      if (timer !== null) clearTimer(timer);
+    }
+    if (size > limit) {
+      item.large = limit;
+      reader.cancel().catch(() => {});
+      return undefined;
+    }
+    const whole = new Uint8Array(size);
+    let offset = 0;
+    for (const part of parts) {
+      whole.set(part, offset);
+      offset += part.length;
+    }
+    item.buffer = whole;
+    return new TextDecoder().decode(whole);
+  }
+
+  // Python awaits the async readers (a rejection reaches it as an exception it can catch); the
+  // others answer undefined for an answer no longer kept, since a throw could not be caught.
   return {
     keep(response) {
-      const at = Date.now();
-      for (const [id, item] of kept) {
-        if (at - item.at < KEEP_MS) break;
-        kept.delete(id);
-      }
       last = (last % (ID_WRAP - 1)) + 1;
-      kept.set(last, { response, at, buffer: null });
+      kept.set(last, { response, at: clock(), buffer: null, reading: false, large: 0 });
+      if (kept.size > most) {
+        const [id, item] = kept.entries().next().value;
+        forget(id, item);
+      }
+      arm();
       return last;
     },
+    size: () => kept.size,
     readers: {
       text: async (id) => new TextDecoder().decode(await buffer(id)),
       bytes: (id) => buffer(id),
       hex: async (id) => toHex(await buffer(id)),
-      headers: (id) => JSON.stringify([...held(id).response.headers]),
-      url: (id) => held(id).response.url,
-      take(id) {
-        const item = held(id);
-        kept.delete(id);
-        return item.response;
+      bounded: (id, limit, timeoutMs) => upTo(id, limit, timeoutMs),
+      headers(id) {
+        const item = kept.get(id);
+        return item ? JSON.stringify([...item.response.headers]) : undefined;
       },
-      drop: (id) => kept.delete(id),
+      url(id) {
+        const item = kept.get(id);
+        return item ? item.response.url : undefined;
+      },
+      take(id) {
+        const item = kept.get(id);
+        kept.delete(id);
+        return item ? item.response : undefined;
+      },
+      drop(id) {
+        const item = kept.get(id);
+        if (item) forget(id, item);
+      },
     },
   };
 }

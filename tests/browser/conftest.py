@@ -67,8 +67,9 @@ class Harness:
         return answer["value"]
 
     def fresh(self, *, login=True):
-        """Stub counters reset, cookies cleared, and (by default) signed in as demo."""
+        """Stub counters reset, cookies and localStorage cleared, and (by default) signed in as demo."""
         self.page.context.clear_cookies()
+        self.page.evaluate("() => localStorage.clear()")
         self.stub.reset()
         if login:
             self.run(LOGIN)

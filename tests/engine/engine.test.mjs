@@ -10,20 +10,48 @@ const { CREDENTIALED, COORDINATED, RECALLABLE, PACED } = FLAGS;
 const GET_FLAGS = CREDENTIALED | COORDINATED | RECALLABLE | PACED;
 const PROFILE = JSON.stringify({ refreshOn: [401], csrfCookie: "csrf", csrfHeader: "X-CSRF-Token", headers: [], bearer: true });
 
-function setup({ connections = null, maxInFlight = "auto", cookie = "c1" } = {}) {
+function virtualTime() {
+  // A clock and timers the test moves by hand (advance), for timeouts and the keeper's sweeps.
+  let now = 0;
+  let timers = [];
+  return {
+    now: () => now,
+    setTimer(fn, ms) {
+      const timer = { at: now + ms, fn };
+      timers.push(timer);
+      return timer;
+    },
+    clearTimer(timer) {
+      timers = timers.filter((t) => t !== timer);
+    },
+    advance(ms) {
+      now += ms;
+      for (;;) {
+        const due = timers.filter((t) => t.at <= now).sort((a, b) => a.at - b.at)[0];
+        if (!due) break;
+        timers = timers.filter((t) => t !== due);
+        due.fn();
+      }
+    },
+    pending: () => timers.length,
+  };
+}
+
+function setup({ connections = null, maxInFlight = "auto", cookie = "c1", time = null, body = "{}" } = {}) {
   const sent = []; // {url, init, answer(status), fail(error)}
   const reports = [];
   const jar = { csrf: cookie };
   const fetch = (url, init) => new Promise((resolve, reject) => {
-    const call = { url, init, answer: (status) => resolve(new Response("{}", { status })), fail: reject };
+    const call = { url, init, answer: (status, text = body, headers) => resolve(new Response(text, { status, headers })), fail: reject };
     init.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
     sent.push(call);
   });
   const engine = createEngine(JSON.stringify({ maxInFlight, pacedOrigin: "https://app.test" }), {
-    fetch, connections, readCookie: (name) => jar[name] ?? null,
+    fetch, connections, readCookie: (name) => jar[name] ?? null, ...(time ? { now: time.now, setTimer: time.setTimer, clearTimer: time.clearTimer } : {}),
   });
   engine.listen((text) => reports.push(...JSON.parse(text)));
-  const profile = engine.profile(PROFILE);
+  const profile = 7; // the caller numbers its clients
+  assert.equal(engine.profile(profile, PROFILE), "");
   const submit = (ident, flags = GET_FLAGS, extra = {}) =>
     engine.submit(ident, profile, extra.url || "https://app.test/api/x", extra.method || "GET", extra.headers ?? null,
       extra.body ?? null, flags, extra.timeoutMs ?? null);
@@ -31,10 +59,10 @@ function setup({ connections = null, maxInFlight = "auto", cookie = "c1" } = {})
   return { engine, sent, reports, jar, submit, apply, settle: () => new Promise((r) => setTimeout(r, 0)) };
 }
 
-test("a request number in use is refused, loudly", async () => {
+test("a request number in use is refused, loudly, as an answer (no function Python calls throws)", async () => {
   const { submit } = setup();
   submit(1);
-  await assert.rejects(submit(1), /already in use/);
+  assert.match(await submit(1), /^network\|0\|0\|authfetch engine: request number 1 is already in use$/);
 });
 
 test("the first 401 of the credential pauses the gate until the coordinator has seen it", async () => {
@@ -229,4 +257,188 @@ test("recalled requests go out again before the ones that waited behind them", a
   apply(["recall", 0], ["verdict", 1, "replay", null], ["gate", "open", 1, "token-1", 1, null]);
   await settle();
   assert.deepEqual(sent.slice(4).map((c) => c.url.split("/").pop()), ["1", "2", "3", "4"], "the oldest first, in their order");
+});
+
+// -- nothing waits for ever, whatever fails -------------------------------------------------------
+
+const state = (engine) => JSON.parse(engine.state());
+
+test("a header the browser refuses fails that request, and the rest of the queue goes on", async () => {
+  const { submit, sent, apply, settle, engine } = setup();
+  apply(["gate", "paused", 0, null, 0, null]);
+  const first = submit(1);
+  const second = submit(2, CREDENTIALED | COORDINATED, { method: "POST", body: "x" });
+  apply(["gate", "open", 1, "bad\ntoken", 0, null]); // a token Headers.set refuses, for the POST
+  const outcomes = [await first, await second];
+  await settle();
+  // Both carry the bearer token (the profile is bearer), so both are refused; neither is sent.
+  for (const outcome of outcomes) assert.match(outcome, /^network\|0\|0\|the browser refused its headers: TypeError/);
+  assert.equal(sent.length, 0);
+  apply(["gate", "open", 2, "good-token", 0, null]);
+  const third = submit(3);
+  await settle();
+  sent[0].answer(200);
+  assert.equal((await third) % 1000, 200);
+  assert.equal(state(engine).entries, 0);
+});
+
+for (const [what, text] of [
+  ["commands it cannot read", '[["due", inf]]'],
+  ["a command that does not exist", '[["explode", 1]]'],
+  ["a gate that is no gate", '[["gate", "ajar", 0, null, 0, null]]'],
+  ["commands that are no list", '{"gate": "open"}'],
+]) {
+  test(`${what}: apply says why, fails what waits for a decision, and opens`, async () => {
+    const { submit, sent, settle, engine } = setup();
+    const first = submit(1);
+    await settle();
+    sent[0].answer(401); // held, reported: a decision is owed
+    await settle();
+    const queued = submit(2); // behind the trip
+    let said;
+    assert.doesNotThrow(() => { said = engine.apply(text); });
+    assert.notEqual(said, "");
+    assert.match(await first, /^refresh-failed\|\d+\|401\|authfetch could not carry out its decision: /);
+    assert.match(await queued, /^refresh-failed\|0\|0\|/);
+    const later = submit(3);
+    await settle();
+    assert.equal(sent.length, 2, "the gate opened: a later request is sent, its 401 would trip again");
+    sent[1].answer(200);
+    assert.equal((await later) % 1000, 200);
+  });
+}
+
+for (const [what, listener] of [
+  ["a listener that throws", () => { throw new Error("the interpreter is gone"); }],
+  ["no listener", null],
+]) {
+  test(`${what}: the held answers of that batch fail, and the trip's pause is lifted`, async () => {
+    const { engine, submit, sent, settle, apply } = setup();
+    engine.listen(listener);
+    const quiet = console.error;
+    console.error = () => {};
+    try {
+      const first = submit(1);
+      const second = submit(2);
+      await settle();
+      sent[0].answer(401);
+      sent[1].answer(401);
+      const outcomes = [await first, await second];
+      for (const outcome of outcomes) assert.match(outcome, /^refresh-failed\|\d+\|401\|no decision on its 401: /);
+      const later = submit(3);
+      await settle();
+      assert.equal(sent.length, 3, "not paused for a report nobody read");
+      // A coordinator that comes back later, having seen none of those trips, can still open.
+      apply(["gate", "paused", 0, null, 0, null], ["gate", "open", 0, null, 0, null]);
+      sent[2].answer(200);
+      assert.equal((await later) % 1000, 200);
+    } finally {
+      console.error = quiet;
+    }
+  });
+}
+
+test("a fail verdict and failWaiting carry the coordinator's message", async () => {
+  const { submit, sent, apply, settle } = setup();
+  const held = submit(1);
+  await settle();
+  sent[0].answer(401);
+  await settle();
+  const queued = submit(2);
+  apply(["verdict", 1, "fail", "refresh-failed", "refresh answered 503"], ["failWaiting", "refresh-failed", "refresh answered 503"]);
+  assert.match(await held, /^refresh-failed\|\d+\|401\|refresh answered 503$/);
+  assert.match(await queued, /^refresh-failed\|0\|0\|refresh answered 503$/);
+});
+
+test("a due time that is not a finite number means none", async () => {
+  const { submit, sent, reports, apply, settle } = setup();
+  apply(["due", null]);
+  submit(1);
+  await settle();
+  assert.equal(sent.length, 1);
+  assert.deepEqual(reports, []);
+});
+
+// -- bounded memory ---------------------------------------------------------------------------------
+
+test("kept answers are dropped by age, on a timer, not only when another comes", async () => {
+  const time = virtualTime();
+  const { engine, submit, sent, settle } = setup({ time });
+  const answer = submit(1);
+  await settle();
+  sent[0].answer(200);
+  const kept = Math.floor((await answer) / 1000);
+  assert.equal(state(engine).kept, 1);
+  time.advance(119_000);
+  assert.equal(state(engine).kept, 1);
+  time.advance(2_000);
+  assert.equal(state(engine).kept, 0, "dropped with no other answer coming");
+  assert.equal(time.pending(), 0, "and no sweep left armed");
+  assert.equal(engine.headers(kept), undefined, "headers of a dropped answer: undefined, not a throw");
+  assert.equal(engine.url(kept), undefined);
+  await assert.rejects(engine.text(kept), /no longer kept/);
+});
+
+test("10,000 requests leave the engine's maps bounded, read or not", async () => {
+  const time = virtualTime();
+  const { engine, submit, sent, settle } = setup({ time });
+  for (let round = 0; round < 100; round++) {
+    const answers = [];
+    for (let i = 1; i <= 100; i++) answers.push(submit(round * 100 + i));
+    await settle();
+    for (const call of sent.splice(0)) call.answer(200);
+    const numbers = await Promise.all(answers);
+    for (const number of numbers.slice(0, 50)) await engine.text(Math.floor(number / 1000)); // half read
+    time.advance(100);
+  }
+  const held = state(engine);
+  assert.equal(held.entries, 0);
+  assert.ok(held.kept <= 2048, `kept ${held.kept}`);
+  time.advance(121_000);
+  assert.equal(state(engine).kept, 0);
+});
+
+test("a closed client's profile is freed: its running requests settle, new ones are refused", async () => {
+  const { engine, submit, sent, settle } = setup();
+  const running = submit(1);
+  await settle();
+  engine.forget(7);
+  assert.equal(state(engine).profiles, 0);
+  sent[0].answer(200);
+  assert.equal((await running) % 1000, 200);
+  assert.match(await submit(2), /^closed\|0\|0\|no client has the number 7: closed$/);
+});
+
+test("a bounded read gives the text up to the limit, and stops reading beyond it", async () => {
+  for (const [text, limit, expected] of [["{\"a\": 1}", 100, "{\"a\": 1}"], ["x".repeat(5000), 1024, undefined]]) {
+    const { engine, submit, sent, settle } = setup();
+    const answer = submit(1);
+    await settle();
+    sent[0].answer(200, text);
+    const kept = Math.floor((await answer) / 1000);
+    assert.equal(await engine.bounded(kept, limit, null), expected);
+    if (expected === undefined) await assert.rejects(engine.text(kept), /over 1024 bytes/);
+    else assert.equal(await engine.text(kept), text, "read once, kept for the next reader");
+  }
+});
+
+test("a bounded read believes a Content-Length over the limit without reading", async () => {
+  const { engine, submit, sent, settle } = setup();
+  const answer = submit(1);
+  await settle();
+  let pulled = 0;
+  const stream = new ReadableStream({ pull(controller) { pulled += 1; controller.enqueue(new Uint8Array(10)); } });
+  sent[0].answer(200, stream, { "content-length": "5000000" });
+  const kept = Math.floor((await answer) / 1000);
+  assert.equal(await engine.bounded(kept, 65536, null), undefined);
+  assert.ok(pulled <= 1, `pulled ${pulled}`);
+});
+
+test("a bounded read gives up when the body does not come in time", async () => {
+  const { engine, submit, sent, settle } = setup();
+  const answer = submit(1);
+  await settle();
+  sent[0].answer(200, new ReadableStream({ pull() { return new Promise(() => {}); } }));
+  const kept = Math.floor((await answer) / 1000);
+  await assert.rejects(engine.bounded(kept, 65536, 30), /did not come within 30 ms/);
 });

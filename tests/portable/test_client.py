@@ -717,3 +717,19 @@ async def test_a_first_visit_without_a_session_is_no_session_not_an_expiry():
     second.expire()
     await many(2, lambda i: api.get(PROFILE))
     assert [e.name for e in events] == ["session-expired"], [e.name for e in events]
+
+
+async def test_hostile_values_are_read_the_same_on_every_interpreter():
+    from authfetch import inputs
+
+    assert inputs.lifetime(float("inf")) is None and inputs.lifetime(float("nan")) is None and inputs.lifetime(60) == 60.0
+    answer = inputs.refresh_answer(200, '{"data": {"accessToken": "bad\\ntoken", "expiresIn": 1e400}}')
+    assert answer.token is None and "at 3" in answer.token_problem and answer.lifetime is None, answer.token_problem
+    assert inputs.token_problem("t\u20ac") is not None and inputs.token_problem("eyJ.a-b_c.d") is None
+    for text, named in (("<!doctype html>", "not JSON"), ("[1]", "not an object"), (None, "KiB"), ("[" * 3000 + "]" * 3000, "JSON")):
+        problem = inputs.refresh_answer(200, text, content_type="text/html").problem
+        assert problem is not None and named in problem, (text and text[:20], problem)
+    assert inputs.marker('{"n": 3, "lifetime": 1e400}') is None and inputs.marker('{"n": 3}') == {"n": 3, "lifetime": None, "tab": None}
+    assert inputs.message('{"type": "refreshed", "marker": {"n": 1, "lifetime": "x"}}') is None
+    assert inputs.message('{"type": "signed-out"}') == ("signed-out", None, None, None)
+    assert inputs.header_problem("X-Id", "a\nb") is not None and inputs.header_problem("X-Id", "caf\u00e9") is None

@@ -5,8 +5,9 @@ refresh-wanted answer, a request past the due time) and what the refresh did, ea
 explicit ``now``. Commands are compared as plain tuples, so a failure shows the whole answer:
 
     ("gate", state, generation, token, seen)   ("verdict", ident, what, reason)   ("recall", gen)
-    ("fail-waiting", reason)   ("start-refresh", attempt, reason, epoch)
+    ("fail-waiting", reason)   ("start-refresh", attempt, reason, epoch)   ("take-lock", epoch)
     ("retry-refresh", attempt, delay)   ("schedule", delay)   ("emit", name, fields)
+    ("announce", what, lifetime, token)
 
 Every input ends with the gate as the coordinator sees it (``paused`` exactly while a refresh
 round runs): see the invariant in coordinator.py.
@@ -18,6 +19,7 @@ import pathlib
 from authfetch import coordinator as coordinator_module
 from authfetch.coordinator import (
     BACKOFF_BASE,
+    RefreshAnswer,
     BACKOFF_CAP,
     DELIVER,
     ENDED,
@@ -62,6 +64,10 @@ def described(commands):
             out.append(("retry-refresh", command.attempt, command.delay))
         elif kind == "emit":
             out.append(("emit", command.name, dict(command.fields)))
+        elif kind == "take-lock":
+            out.append(("take-lock", command.epoch))
+        elif kind == "announce":
+            out.append(("announce", command.what, command.lifetime, command.token))
         else:
             raise AssertionError(f"unknown command kind {kind!r}")
     return out
@@ -383,7 +389,7 @@ def test_sign_out_ends_the_session_without_the_expiry_event():
 
 
 def test_sign_in_revives_an_ended_session_with_a_new_generation():
-    c = make(leeway=None)
+    c = make(leeway=None, requires_token=True)
     refreshing(c)
     c.refresh_failed(2.0, status=401, epoch=0)
     assert described(c.signed_in(3.0, token="t2")) == [("schedule", None), ("gate", OPEN, 1, "t2", 1)]
@@ -391,7 +397,7 @@ def test_sign_in_revives_an_ended_session_with_a_new_generation():
 
 
 def test_the_bearer_token_travels_with_the_open_gate_and_leaves_with_the_session():
-    c = make(leeway=None)
+    c = make(leeway=None, requires_token=True)
     assert described(c.signed_in(0, token="a1"))[-1] == ("gate", OPEN, 1, "a1", 0)
     assert answered(c, 1, 1, seen=1)[-1] == ("gate", PAUSED, 1, "a1", 1)  # the stale one, until renewed
     assert described(c.refresh_succeeded(1.0, token="a2", epoch=1))[-1] == ("gate", OPEN, 2, "a2", 1)
@@ -496,3 +502,151 @@ def test_a_2xx_of_the_current_credential_shows_a_session_exists():
     stale = make()
     stale.authenticated(5, 1.0)  # a report of an older (or unknown) credential proves nothing
     assert not stale.known
+
+
+# -- the refresh answer, as read at the edge --------------------------------------------------------
+
+
+def test_a_2xx_json_answer_is_a_renewal_with_its_checked_lifetime():
+    c = make(leeway=10.0)
+    refreshing(c)
+    assert described(c.refresh_answered(2.0, RefreshAnswer(200, token="t", lifetime=60.0), epoch=0)) == [
+        ("schedule", 50.0),
+        ("emit", "refresh", {"generation": 1, "source": "local"}),
+        ("gate", OPEN, 1, None, 1),  # cookie mode: the token in the answer is not the credential
+    ]
+
+
+def test_a_2xx_that_is_no_refresh_answer_is_a_transient_failure_naming_why():
+    c = make(refresh_retries=0)
+    refreshing(c)
+    answer = RefreshAnswer(200, problem="its body is an HTML page, not JSON (is refresh_url the refresh endpoint?)")
+    commands = described(c.refresh_answered(2.0, answer, epoch=0))
+    error = "refresh answered 200, but its body is an HTML page, not JSON (is refresh_url the refresh endpoint?)"
+    assert commands == [
+        ("fail-waiting", REFRESH_FAILED),
+        ("emit", "refresh-failed", {"status": 200, "error": error}),
+        ("gate", OPEN, 0, None, 1),
+    ]
+    assert c.refresh_answered.__doc__  # (an input, documented like the others)
+
+
+def test_bearer_mode_takes_no_renewal_without_a_usable_token():
+    for answer, named in [
+        (RefreshAnswer(200), "it carries no access token"),
+        (RefreshAnswer(200, token_problem="it contains '\\n' at 3"), "cannot be sent in an HTTP header"),
+    ]:
+        c = make(requires_token=True, refresh_retries=0)
+        refreshing(c)
+        failed = c.refresh_answered(2.0, answer, epoch=0)
+        assert failed[0].kind == "fail-waiting" and named in failed[0].message, failed[0].message
+        assert described(failed)[-1] == ("gate", OPEN, 0, None, 1)
+    c = make(requires_token=True)
+    refreshing(c)
+    assert described(c.refresh_answered(2.0, RefreshAnswer(200, token="t2"), epoch=0))[-1] == ("gate", OPEN, 1, "t2", 1)
+
+
+def test_reuse_reported_in_any_status_ends_the_session():
+    c = make()
+    refreshing(c)
+    assert described(c.refresh_answered(2.0, RefreshAnswer(409, reused=True, message="refresh_token_reused"), epoch=0))[-1] == (
+        "gate", ENDED, 0, None, 1,
+    )
+
+
+def test_a_retry_after_from_the_edge_paces_the_retry():
+    c = make()
+    refreshing(c)
+    assert described(c.refresh_answered(2.0, RefreshAnswer(503, retry_after=7.0), epoch=0))[0] == ("retry-refresh", 2, 7.0)
+
+
+def test_a_lifetime_that_is_no_lifetime_plans_no_renewal_even_if_it_slipped_past_the_edge():
+    for lifetime in (float("inf"), float("nan"), 1e300, -1.0, 0, True, "60"):
+        c = make()
+        refreshing(c)
+        assert described(c.refresh_succeeded(2.0, lifetime=lifetime, epoch=0))[0] == ("schedule", None), lifetime
+
+
+# -- the cross-tab lock ------------------------------------------------------------------------------
+
+
+def test_cross_tab_rounds_take_the_lock_first_and_call_under_it():
+    c = make(cross_tab=True)
+    assert answered(c, 1, 0)[:2] == [("take-lock", 0), ("emit", "refresh-start", {"reason": "401", "attempt": 1})]
+    assert described(c.lock_acquired(1.5, epoch=0)) == [("start-refresh", 1, "401", 0), ("gate", PAUSED, 0, None, 1)]
+
+
+def test_a_renewal_found_under_the_lock_is_adopted_in_cookie_mode_only():
+    c = make(cross_tab=True, leeway=None)
+    answered(c, 1, 0)
+    commands = described(c.lock_acquired(1.5, epoch=0, renewed_elsewhere=True, lifetime=20.0))
+    assert commands[-2:] == [("emit", "refresh", {"generation": 1, "source": "remote", "tab": None}), ("gate", OPEN, 1, None, 1)]
+    c = make(cross_tab=True, requires_token=True)
+    answered(c, 1, 0)
+    assert described(c.lock_acquired(1.5, epoch=0, renewed_elsewhere=True))[0] == ("start-refresh", 1, "401", 0)
+
+
+def test_a_lock_granted_after_the_round_settled_starts_nothing():
+    c = make(cross_tab=True)
+    answered(c, 1, 0)
+    c.remote(1.2, "refreshed", fresh=True)  # another tab's message came first
+    assert described(c.lock_acquired(1.5, epoch=0)) == [("gate", OPEN, 1, None, 1)]
+
+
+def test_a_lock_not_granted_is_a_transient_failure():
+    c = make(cross_tab=True)
+    answered(c, 1, 0)
+    assert described(c.lock_failed(11.0, epoch=0, error="not granted within 10 s"))[0][0] == "retry-refresh"
+
+
+def test_renewals_sign_ins_and_ends_are_announced_to_the_other_tabs():
+    c = make(cross_tab=True, leeway=None, requires_token=True)
+    assert ("announce", "signed-in", 20.0, "t1") in described(c.signed_in(0, token="t1", lifetime=20))
+    answered(c, 1, 1)
+    c.lock_acquired(1.0, epoch=c.epoch)
+    assert ("announce", "refreshed", None, "t2") in described(c.refresh_succeeded(2.0, token="t2", epoch=c.epoch))
+    answered(c, 2, 2, seen=2)
+    c.lock_acquired(3.0, epoch=c.epoch)
+    assert ("announce", SESSION_EXPIRED, None, None) in described(c.refresh_failed(4.0, status=401, epoch=c.epoch))
+    assert ("announce", SIGNED_OUT, None, None) in described(c.end_session())
+    assert not [x for x in described(make().end_session()) if x[0] == "announce"], "no tabs: nothing to tell"
+
+
+# -- other tabs' messages -------------------------------------------------------------------------------
+
+
+def test_another_tabs_messages_are_decided_here():
+    c = make(leeway=None)
+    assert described(c.remote(1.0, "refreshed", lifetime=None, tab="t"))[-1] == ("gate", OPEN, 1, None, 0)
+    assert described(c.remote(1.5, "refreshed", fresh=False)) == [("gate", OPEN, 1, None, 0)], "adopted already"
+    assert described(c.remote(2.0, "signed-out", tab="t"))[-1] == ("gate", ENDED, 1, None, 0)
+    assert described(c.remote(3.0, "signed-in", lifetime=None))[-1] == ("gate", OPEN, 2, None, 0)
+    b = make(requires_token=True)
+    assert described(b.remote(1.0, "refreshed")) == [("gate", OPEN, 0, None, 0)], "bearer: no shared token, no renewal"
+    assert described(b.remote(1.0, "refreshed", token="t9"))[-1] == ("gate", OPEN, 1, "t9", 0)
+
+
+# -- faults -----------------------------------------------------------------------------------------------
+
+
+def test_a_fault_ends_the_round_at_once_and_fails_what_it_held_naming_the_cause():
+    c = make()
+    refreshing(c)
+    commands = c.faulted(2.0, error="MemoryError: allocating 5243115 bytes (in the refresh call)", held=(4, 5), seen=3)
+    assert described(commands) == [
+        ("verdict", 4, FAIL, REFRESH_FAILED),
+        ("verdict", 5, FAIL, REFRESH_FAILED),
+        ("fail-waiting", REFRESH_FAILED),
+        ("emit", "refresh-failed", {"status": None, "error": "authfetch failed on the way: MemoryError: allocating 5243115 bytes (in the refresh call)"}),
+        ("gate", OPEN, 0, None, 3),
+    ]
+    assert "MemoryError" in commands[0].message and "MemoryError" in commands[2].message
+    assert not c.refreshing and c.epoch == 1, "the round's call, if still out, is stale now"
+    assert described(c.refresh_succeeded(3.0, epoch=0)) == [("gate", OPEN, 0, None, 3)]
+
+
+def test_a_fault_outside_a_round_only_says_where_the_gate_stands():
+    c = make()
+    assert described(c.faulted(1.0, error="x", seen=2)) == [("gate", OPEN, 0, None, 2)]
+    refreshing(c, seen=3)
+    assert described(c.faulted(2.0, error="x", epoch=5)) == [("gate", PAUSED, 0, None, 3)], "a stale task's fault"

@@ -64,6 +64,8 @@ def url(path):
 
 
 def outcome(result):
+    if isinstance(result, str):  # "hung": still waiting when within() gave up
+        return result
     if isinstance(result, Exception):
         return type(result).__name__
     return result.status
@@ -92,6 +94,38 @@ async def many(n, make):
     return await asyncio.gather(*coroutines)
 
 
+async def within(n, make, seconds=10.0):
+    """Start n requests at once (make(i) gives a coroutine) and give them ``seconds`` to settle:
+    each result in order, "hung" for one still waiting then. A hang fails the test with figures
+    instead of timing the page out (asyncio.wait_for is missing on MicroPython)."""
+    from authfetch.compat import monotonic
+
+    results = ["hung"] * n
+
+    async def one(i):
+        try:
+            results[i] = await make(i)
+        except Exception as error:
+            results[i] = error
+
+    tasks = []
+    for i in range(n):
+        tasks.append(asyncio.create_task(one(i)))
+    deadline = monotonic() + seconds
+    while monotonic() < deadline and [task for task in tasks if not task.done()]:
+        await asyncio.sleep(0.02)
+    return results
+
+
+def messages(results):
+    """The message of each failure (a str), for tests that check errors name their cause."""
+    out = []
+    for result in results:
+        if isinstance(result, Exception):
+            out.append(str(result))
+    return out
+
+
 def _trace(error):
     if hasattr(sys, "print_exception"):
         import io
@@ -115,6 +149,8 @@ async def run(code):
         "binascii": binascii,
         "client": client,
         "many": many,
+        "within": within,
+        "messages": messages,
         "outcome": outcome,
         "outcomes": outcomes,
         "control": control,
