@@ -30,6 +30,12 @@ def ffi():
     return create_proxy, to_js
 
 
+def nullish(value):
+    """JS null or undefined as it reaches Python: MicroPython has None for null and an
+    ``undefined`` object for undefined; Pyodide None for undefined and a JsNull for null."""
+    return value is None or type(value).__name__ in ("JsNull", "undefined")
+
+
 HEX_CHUNK = 65536  # bytes per crossing: big enough to be quick, small enough for a 1 MiB heap
 
 
@@ -55,10 +61,12 @@ def body_for_js(content, to_js, from_hex_into):
 
 async def bytes_from_js(engine_js, kept):
     """A kept answer's body as bytes: hex text on MicroPython (decoded natively), a Uint8Array
-    on Pyodide."""
+    on Pyodide; None for an answer no longer kept."""
     if MICROPYTHON:
-        return bytes.fromhex(str(await engine_js.hex(kept)))
-    return (await engine_js.bytes(kept)).to_bytes()
+        text = await engine_js.hex(kept)
+        return None if nullish(text) else bytes.fromhex(str(text))
+    value = await engine_js.bytes(kept)
+    return None if nullish(value) else value.to_bytes()
 
 
 # -- waiting synchronously (Pyodide; authfetch.sync) ----------------------------------------------

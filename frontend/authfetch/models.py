@@ -6,7 +6,10 @@ transport, so no JS object is touched here.
 
 import json as _json
 
-from .errors import HTTPStatusError
+from .errors import HTTPStatusError, UsageError
+
+MAX_KEPT = 2048  # what wire.js's keeper holds (MAX_KEPT, KEEP_MS there)
+KEEP_SECONDS = 120
 
 
 class Headers:
@@ -106,18 +109,18 @@ class Response:
     @property
     def headers(self):
         if self._headers is None:
-            self._headers = Headers(self._source.headers(self.native))
+            self._headers = Headers(self._kept(self._source.headers(self.native), "headers"))
         return self._headers
 
     @property
     def url(self):
         if self._url is None:
-            self._url = self._source.url(self.native) or (self.request.url if self.request else "")
+            self._url = self._kept(self._source.url(self.native), "URL")
         return self._url
 
     async def bytes(self):
         if self._content is None:
-            self._content = await self._source.bytes(self.native)
+            self._content = self._kept(await self._source.bytes(self.native), "body")
         return self._content
 
     async def text(self):
@@ -125,8 +128,19 @@ class Response:
             if self._content is not None:
                 self._text = self._content.decode("utf-8")
             else:
-                self._text = await self._source.text(self.native)
+                self._text = self._kept(await self._source.text(self.native), "body")
         return self._text
+
+    def _kept(self, value, what):
+        """``value`` as the transport read it; None means the answer is no longer kept there."""
+        if value is None:
+            raise UsageError(
+                f"the {what} of {self!r} to {self.request!r} can no longer be read: authfetch keeps the "
+                f"latest {MAX_KEPT} answers, each for {KEEP_SECONDS} s, until they are read; read it sooner",
+                request=self.request,
+                response=self,
+            )
+        return value
 
     async def json(self):
         return _json.loads(await self.text())

@@ -17,7 +17,7 @@ import js
 
 from .compat import Latch, Signal, monotonic, spawn
 from .errors import NetworkError, UsageError
-from .ffi import body_for_js, bytes_from_js, ffi
+from .ffi import body_for_js, bytes_from_js, ffi, nullish
 
 create_proxy, to_js = ffi()
 
@@ -226,20 +226,23 @@ class JsWire:
 
     # -- reading a kept answer -------------------------------------------------------------
 
+    # Each reader answers None for an answer no longer kept (models.Response says so).
+
     def headers(self, kept):
-        """The answer's header pairs; None once it is no longer kept."""
+        """The answer's header pairs."""
         text = self.engine.headers(kept)
-        return None if _nullish(text) else json.loads(str(text))
+        return None if nullish(text) else json.loads(str(text))
 
     def url(self, kept):
         text = self.engine.url(kept)
-        return None if _nullish(text) else str(text)
+        return None if nullish(text) else str(text)
 
     async def text(self, kept):
         try:
-            return str(await self.engine.text(kept))
+            text = await self.engine.text(kept)
         except Exception as error:
             raise NetworkError(f"reading the response failed: {_describe(error)}") from None
+        return None if nullish(text) else str(text)
 
     async def bytes(self, kept):
         try:
@@ -254,7 +257,7 @@ class JsWire:
             text = await self.engine.bounded(kept, limit, timeout_ms)
         except Exception as error:
             raise NetworkError(f"reading the response failed: {_describe(error)}") from None
-        return None if _nullish(text) else str(text)
+        return None if nullish(text) else str(text)
 
 
 def browser_transport():
@@ -283,11 +286,6 @@ def _page_window():
             except Exception:
                 _page_cache.append(None)
     return _page_cache[0]
-
-
-def _nullish(value):
-    """JS null/undefined: None on MicroPython, but Pyodide turns null into a JsNull object."""
-    return value is None or type(value).__name__ == "JsNull"
 
 
 class JsChannel:
@@ -459,7 +457,7 @@ class BrowserTransport:
             return None
         module = getattr(js, ENGINE_GLOBAL, None)  # its guarded call: blocked storage throws
         value = module.storage(storage, "get", key) if module else storage.getItem(key)
-        return None if _nullish(value) else str(value)
+        return None if nullish(value) else str(value)
 
     def shared_set(self, key, value):
         """"" once stored, else why not (blocked, full)."""

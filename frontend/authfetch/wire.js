@@ -156,14 +156,15 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
   }
 
   function held(id) {
+    // The kept answer, undefined if it is no longer kept (Python says so in its own words).
     const item = kept.get(id);
-    if (!item) throw new Error(`the answer is no longer kept (authfetch keeps the latest ${most} answers, each for ${keepMs / 1000} s, for Python to read)`);
-    if (item.large) throw new Error(`the answer's body is over ${item.large} bytes: authfetch read that much of it and stopped`);
+    if (item && item.large) throw new Error(`the answer's body is over ${item.large} bytes: authfetch read that much of it and stopped`);
     return item;
   }
 
   async function buffer(id) {
     const item = held(id);
+    if (!item) return undefined;
     if (!item.buffer) {
       item.reading = true;
       item.buffer = new Uint8Array(await item.response.arrayBuffer());
@@ -175,6 +176,7 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
     // The body's text if it has at most `limit` bytes, else undefined (the rest is not read);
     // gives up after timeoutMs (null: no bound). A refresh answer's size is the server's choice.
     const item = held(id);
+    if (!item) throw new Error("the answer is no longer kept");
     if (item.buffer) return item.buffer.length <= limit ? new TextDecoder().decode(item.buffer) : undefined;
     const declared = Number(item.response.headers.get("content-length"));
     item.reading = true;
@@ -214,8 +216,8 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
     return new TextDecoder().decode(whole);
   }
 
-  // Python awaits the async readers (a rejection reaches it as an exception it can catch); the
-  // others answer undefined for an answer no longer kept, since a throw could not be caught.
+  // Every reader answers undefined for an answer no longer kept (a synchronous throw could not
+  // be caught on MicroPython); the async ones reject when reading itself fails.
   return {
     keep(response) {
       last = (last % (ID_WRAP - 1)) + 1;
@@ -229,9 +231,15 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
     },
     size: () => kept.size,
     readers: {
-      text: async (id) => new TextDecoder().decode(await buffer(id)),
+      text: async (id) => {
+        const bytes = await buffer(id);
+        return bytes && new TextDecoder().decode(bytes);
+      },
       bytes: (id) => buffer(id),
-      hex: async (id) => toHex(await buffer(id)),
+      hex: async (id) => {
+        const bytes = await buffer(id);
+        return bytes && toHex(bytes);
+      },
       bounded: (id, limit, timeoutMs) => upTo(id, limit, timeoutMs),
       headers(id) {
         const item = kept.get(id);

@@ -153,3 +153,52 @@ def test_a_refresh_answer_that_is_no_refresh_answer_fails_the_refresh_clearly(ha
     assert result["events"] == ["refresh-failed"], told
     # The session is kept: the requests after it carry on (after one more call where needed).
     assert result["then"] == [200] * 3 and stats["refresh_calls"] == calls, told
+
+
+# -- an exception at a step of the refresh or report path, in the browser --------------------------
+
+INJECT = """
+import authfetch.session as session_module
+
+async def main():
+    api = client()
+    session = api._session
+    target = %(target)s
+    original = getattr(target, %(name)r)
+    reached = []
+
+    def broken(*args, **kwargs):
+        if not reached:
+            reached.append(1)
+            raise RuntimeError("injected at %(name)s")
+        return original(*args, **kwargs)
+
+    setattr(target, %(name)r, broken)
+    results = await within(%(n)d, lambda i: api.get("/users/profile"))
+    out = {"outcomes": outcomes(results), "messages": messages(results), "reached": bool(reached)}
+    out["then"] = outcomes(await within(3, lambda i: api.get("/users/profile")))
+    return out
+"""
+
+STEPS = [
+    ("session.coordinator", "answered"),  # the report path: a coordinator input
+    ("session", "_decide"),  # the report path: reading the batch
+    ("session.wire", "apply"),  # carrying out the commands
+    ("session.tabs", "renewal"),  # under the cross-tab lock
+    ("session.wire", "bounded"),  # reading the refresh answer
+    ("session_module.inputs", "refresh_answer"),  # at the edge
+    ("session.coordinator", "refresh_answered"),  # the refresh path: a coordinator input
+    ("session.tabs", "announce"),  # telling the other tabs, after the renewal
+]
+
+
+@pytest.mark.parametrize("target, name", STEPS, ids=[name for _, name in STEPS])
+def test_an_exception_at_a_step_of_the_refresh_or_report_path_leaves_nothing_waiting(harness, target, name):
+    harness.fresh()
+    harness.stub.expire()
+    result = harness.run(INJECT % {"target": target, "name": name, "n": N}, timeout_ms=40_000)
+    stats, told = figures(harness, result)
+    assert result["reached"], told  # else the test proves nothing
+    assert "hung" not in result["outcomes"] and set(result["outcomes"]) <= {200, "RefreshFailed"}, told
+    assert all("injected at " + name in message for message in result["messages"]), told
+    assert result["then"] == [200] * 3, told

@@ -153,3 +153,22 @@ def test_the_example_page_keeps_working_across_expiries(browser, stub, runtime):
         page.wait_for_function("() => document.getElementById('out').textContent.includes('demo@example.com')")
         assert stub.stats()["refresh_calls"] == 1
     context.close()
+
+
+def test_a_reused_abort_signal_gathers_no_listener_per_call(browser, stub):
+    context, page = open_embed(browser, stub)
+    page.evaluate(READY)
+    sign_in(page, stub)
+    live = page.evaluate(
+        """async () => {
+            const signal = new AbortController().signal;  // one signal for every call, as pages do
+            let live = 0;
+            const add = signal.addEventListener.bind(signal), remove = signal.removeEventListener.bind(signal);
+            signal.addEventListener = (type, listener, options) => { live += type === "abort"; add(type, listener, options); };
+            signal.removeEventListener = (type, listener, options) => { live -= type === "abort"; remove(type, listener, options); };
+            for (let i = 0; i < 50; i++) await window.authfetch.fetch("/api/v1/users/profile", {signal});
+            return live;
+        }"""
+    )
+    assert live == 0, f"{live} abort listeners left on the signal after 50 calls"
+    context.close()

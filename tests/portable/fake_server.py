@@ -1,12 +1,12 @@
 """A fake backend for the client tests, shaped like the stub: rotating credentials, an expire
-switch, scripted refresh outcomes and counters. Runs on CPython, MicroPython and Pyodide.
+switch, scripted refresh outcomes and counters. Runs under MicroPython and Pyodide.
 
 The fake transport has no cookie jar of its own, so this plays the browser's jar too: a request
 sent with credentials carries ``jar_access`` as it is at the moment of sending.
 
-On CPython the requests travel through FakeEngine (engine.js told in Python). Under MicroPython
-and Pyodide in Node.js (run_node.mjs) they travel through the real engine.js, whose ``fetch``
-is run_node.mjs's adapter: it hands each request to this server and answers with a Response.
+Under MicroPython and Pyodide in Node.js (run_node.mjs) the requests travel through the real
+engine.js, whose ``fetch`` is run_node.mjs's adapter: it hands each request to this server and
+answers with a Response.
 """
 
 import asyncio

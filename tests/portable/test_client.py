@@ -1,8 +1,10 @@
 """Client behaviour through the fake transport: each numbered semantic of the core issue.
 
-Plain ``async def test_*`` functions with asserts, so the same file runs under CPython
-(pytest, via tests/unit/test_client_portable.py) and under real MicroPython and Pyodide in
-Node.js (tests/portable/run_node.mjs). Concurrency is "N at once, then count".
+Plain ``async def test_*`` functions with asserts, run under real MicroPython and Pyodide in
+Node.js (tests/portable/run_node.mjs, from tests/unit/test_portable_interpreters.py), with the
+real engine.js: only the server is fake. (On CPython there is no engine: the session's own
+tests there use the pass-through wire, tests/unit/test_session.py.) Concurrency is "N at once,
+then count".
 """
 
 import asyncio
@@ -733,3 +735,46 @@ async def test_hostile_values_are_read_the_same_on_every_interpreter():
     assert inputs.message('{"type": "refreshed", "marker": {"n": 1, "lifetime": "x"}}') is None
     assert inputs.message('{"type": "signed-out"}') == ("signed-out", None, None, None)
     assert inputs.header_problem("X-Id", "a\nb") is not None and inputs.header_problem("X-Id", "caf\u00e9") is None
+
+
+async def test_ten_thousand_requests_leave_the_engine_bounded_read_or_not():
+    server = FakeServer()
+    api = client(server)
+    other = client(server)
+    for _ in range(100):
+        results = await many(100, lambda i: api.get(PROFILE))
+        assert statuses(results) == [200] * 100, statuses(results)
+        for response in results[:50]:  # half read, half never
+            await response.text()
+    held = api._session.wire.state()
+    assert held["entries"] == 0 and held["queued"] == 0 and held["held"] == 0, held
+    assert held["kept"] <= 2048, held  # the latest answers, each for 120 s (engine.test.mjs: by time)
+    assert held["profiles"] == 3, held  # the refresh call's, and the two clients'
+    other.close()
+    for _ in range(5):
+        await asyncio.sleep(0)  # the profile goes a turn after close()
+    assert api._session.wire.state()["profiles"] == 2, api._session.wire.state()
+
+
+async def test_an_answer_no_longer_kept_says_so_in_an_authfetch_error():
+    server = FakeServer()
+    api = client(server)
+    unread = await api.get(PROFILE)
+    api._session.wire.engine.drop(unread.native)  # as the keeper does after 120 s, or 2,048 newer
+    for read in (lambda: unread.headers, lambda: unread.url):
+        try:
+            read()
+        except UsageError as error:
+            assert "can no longer be read" in str(error) and "120 s" in str(error), str(error)
+        else:
+            raise AssertionError("read an answer that is gone")
+    try:
+        await unread.text()
+    except UsageError as error:
+        assert "body" in str(error), str(error)
+    else:
+        raise AssertionError("read a body that is gone")
+    read_first = await api.get(PROFILE)
+    assert (await read_first.json())["path"] == "/api/v1/users/profile"
+    api._session.wire.engine.drop(read_first.native)
+    assert (await read_first.json())["path"] == "/api/v1/users/profile", "what was read stays readable"

@@ -65,3 +65,11 @@ def test_the_request_flags_are_the_same_numbers_in_python_and_engine_js():
     assert sorted(exported) == sorted(declared), (exported, declared)
     for name, value in declared.items():
         assert getattr(config, name) == int(value), name
+
+
+def test_the_keeper_limits_are_the_same_in_wire_js_and_the_message_python_gives():
+    from authfetch import models
+
+    source = (ROOT / "frontend/authfetch/wire.js").read_text()
+    declared = {name: int(value) for name, value in re.findall(r"^const (MAX_KEPT|KEEP_MS) = (\d+);", source, re.M)}
+    assert declared == {"MAX_KEPT": models.MAX_KEPT, "KEEP_MS": models.KEEP_SECONDS * 1000}
