@@ -194,6 +194,8 @@ class AuthClient:
                 text = await self._session.wire.bounded(response.native, inputs.SIGN_IN_ANSWER_LIMIT, None)
                 if text is not None:
                     response._text = text  # the caller's json() reads it from here
+                else:
+                    inputs.note(f"the sign-in answer is over {inputs.SIGN_IN_ANSWER_LIMIT // 1024} KiB: its token was not read")
                 token, lifetime = inputs.sign_in_answer(text, self.options.token_field)
             except Exception as error:  # signed in all the same; nothing is known of the token
                 inputs.note(f"could not read the sign-in answer: {error!r}")
