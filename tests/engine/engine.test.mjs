@@ -5,37 +5,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { FLAGS, createEngine, fromHexInto } from "../../frontend/authfetch/engine.js";
+import { virtualTime } from "./virtual-time.mjs";
 
 const { CREDENTIALED, COORDINATED, RECALLABLE, PACED } = FLAGS;
 const GET_FLAGS = CREDENTIALED | COORDINATED | RECALLABLE | PACED;
 const PROFILE = JSON.stringify({ refreshOn: [401], csrfCookie: "csrf", csrfHeader: "X-CSRF-Token", headers: [], bearer: true });
-
-function virtualTime() {
-  // A clock and timers the test moves by hand (advance), for timeouts and the keeper's sweeps.
-  let now = 0;
-  let timers = [];
-  return {
-    now: () => now,
-    setTimer(fn, ms) {
-      const timer = { at: now + ms, fn };
-      timers.push(timer);
-      return timer;
-    },
-    clearTimer(timer) {
-      timers = timers.filter((t) => t !== timer);
-    },
-    advance(ms) {
-      now += ms;
-      for (;;) {
-        const due = timers.filter((t) => t.at <= now).sort((a, b) => a.at - b.at)[0];
-        if (!due) break;
-        timers = timers.filter((t) => t !== due);
-        due.fn();
-      }
-    },
-    pending: () => timers.length,
-  };
-}
 
 function setup({ connections = null, maxInFlight = "auto", cookie = "c1", time = null, body = "{}" } = {}) {
   const sent = []; // {url, init, answer(status), fail(error)}

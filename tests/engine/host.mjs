@@ -14,10 +14,10 @@
 import { createInterface } from "node:readline";
 
 import { createEngine } from "../../frontend/authfetch/engine.js";
+import { virtualTime } from "./virtual-time.mjs";
 
 let engine = null;
-let now = 0;
-let timers = [];
+let time = virtualTime();
 let calls = new Map(); // number -> {resolve, reject}
 let lastCall = 0;
 let jar = { csrf: "c1" };
@@ -28,21 +28,14 @@ function fresh() {
 }
 
 function create({ settings, connections = null }) {
-  now = 0;
-  timers = [];
+  time = virtualTime();
   calls = new Map();
   lastCall = 0;
   engine = createEngine(settings, {
     connections,
-    now: () => now,
-    setTimer(fn, ms) {
-      const timer = { at: now + ms, fn };
-      timers.push(timer);
-      return timer;
-    },
-    clearTimer(timer) {
-      timers = timers.filter((t) => t !== timer);
-    },
+    now: time.now,
+    setTimer: time.setTimer,
+    clearTimer: time.clearTimer,
     readCookie: (name) => jar[name] ?? null,
     fetch(url, init) {
       return new Promise((resolve, reject) => {
@@ -57,16 +50,6 @@ function create({ settings, connections = null }) {
     },
   });
   engine.listen((text) => out.batches.push(text));
-}
-
-function advance(ms) {
-  now += ms;
-  for (;;) {
-    const due = timers.filter((t) => t.at <= now).sort((a, b) => a.at - b.at)[0];
-    if (!due) return;
-    timers = timers.filter((t) => t !== due);
-    due.fn();
-  }
 }
 
 const operations = {
@@ -87,7 +70,7 @@ const operations = {
   },
   apply: (text) => out.applied.push(engine.apply(text)),
   cancel: (ident) => engine.cancel(ident),
-  advance,
+  advance: (ms) => time.advance(ms),
   cookie(value) {
     jar.csrf = value;
   },
