@@ -115,7 +115,9 @@ api._booted = (engine, profile, route, sign, signing) => {
       sign(token, url, method, headers || [], body == null ? undefined : body);
     });
     if (typeof outcome === "string") throw new TypeError(outcome); // a network failure, as fetch reports it
-    return engine.take(outcome);
+    const response = engine.take(outcome); // whole: Python read a copy for the token
+    if (!response) throw new TypeError(`authfetch: the answer to ${method} ${url} is no longer kept`);
+    return response;
   }
 
   const { patchFetch } = settings();

@@ -191,7 +191,7 @@ class AuthClient:
         if response.ok:
             token = lifetime = None
             try:  # its token and lifetime, from no more of the body than an answer can need
-                text = await self._session.wire.bounded(response.native, inputs.SIGN_IN_ANSWER_LIMIT, None)
+                text = await self._session.wire.bounded(response.native, inputs.SIGN_IN_ANSWER_LIMIT, None, True)
                 if text is not None:
                     response._text = text  # the caller's json() reads it from here
                 else:

@@ -120,7 +120,10 @@ class Response:
 
     async def bytes(self):
         if self._content is None:
-            self._content = self._kept(await self._source.bytes(self.native), "body")
+            if self._text is not None:  # read as text already: the transport keeps no body it handed over
+                self._content = self._text.encode("utf-8")
+            else:
+                self._content = self._kept(await self._source.bytes(self.native), "body")
         return self._content
 
     async def text(self):

@@ -305,6 +305,6 @@ class PassThroughWire:
     async def bytes(self, kept):
         return self.kept[kept].body
 
-    async def bounded(self, kept, limit, timeout_ms):
+    async def bounded(self, kept, limit, timeout_ms, keep=False):
         body = self.kept[kept].body
         return body.decode("utf-8", "replace") if len(body) <= limit else None

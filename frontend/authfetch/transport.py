@@ -250,11 +250,12 @@ class JsWire:
         except Exception as error:
             raise NetworkError(f"reading the response failed: {_describe(error)}") from None
 
-    async def bounded(self, kept, limit, timeout_ms):
+    async def bounded(self, kept, limit, timeout_ms, keep=False):
         """The body's text if it has at most ``limit`` bytes, else None; NetworkError if reading
-        fails or takes longer than ``timeout_ms`` (None: no bound)."""
+        fails or takes longer than ``timeout_ms`` (None: no bound). ``keep``: read a copy, so
+        the answer stays whole for the embed's page."""
         try:
-            text = await self.engine.bounded(kept, limit, timeout_ms)
+            text = await self.engine.bounded(kept, limit, timeout_ms, keep)
         except Exception as error:
             raise NetworkError(f"reading the response failed: {_describe(error)}") from None
         return None if nullish(text) else str(text)

@@ -127,15 +127,18 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
   const sweepLater = setTimer || housekeeping;
   const later = setTimer || ((fn, ms) => setTimeout(fn, ms));
   // Each answer is kept until keepMs after it came, or until `most` newer ones came: Python
-  // cannot tell when it drops a Response, so the keeper forgets on its own, in order.
-  const kept = new Map(); // number -> {response, at, buffer, reading, large}
+  // cannot tell when it drops a Response, so the keeper forgets on its own, in order. A body
+  // handed to Python is not kept at all (Python keeps what it read): then only the headers and
+  // the URL stay, for the rest of that time.
+  const kept = new Map(); // number -> {response, headers, url, at, body, read, large}
   let last = 0;
   let sweeper = null;
 
   function forget(id, item) {
     kept.delete(id);
-    if (!item.buffer && !item.reading && item.response.body && !item.response.bodyUsed) {
-      item.response.body.cancel().catch(() => {}); // nobody will read it: let the browser free it
+    const response = item.response;
+    if (response && !item.body && response.body && !response.bodyUsed) {
+      response.body.cancel().catch(() => {}); // nobody will read it: let the browser free it
     }
   }
 
@@ -155,33 +158,45 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
     sweeper = sweepLater(sweep, Math.max(0, keepMs - (clock() - oldest.at)) + 1);
   }
 
-  function held(id) {
-    // The kept answer, undefined if it is no longer kept (Python says so in its own words).
+  function handed(item) {
+    // The body went to Python: let the Response go, keep what headers() and url() answer.
+    item.response = null;
+    item.read = true;
+  }
+
+  function body(id) {
+    // The body's bytes (read once, by however many readers ask meanwhile), or undefined when the
+    // answer is no longer kept or its body went to Python already.
     const item = kept.get(id);
-    if (item && item.large) throw new Error(`the answer's body is over ${item.large} bytes: authfetch read that much of it and stopped`);
-    return item;
-  }
-
-  async function buffer(id) {
-    const item = held(id);
-    if (!item) return undefined;
-    if (!item.buffer) {
-      item.reading = true;
-      item.buffer = new Uint8Array(await item.response.arrayBuffer());
+    if (!item || (item.read && !item.body)) return Promise.resolve(undefined);
+    if (item.large) return Promise.reject(new Error(`the answer's body is over ${item.large} bytes: authfetch read that much of it and stopped`));
+    if (!item.body) {
+      item.body = item.response.arrayBuffer().then(
+        (buffer) => {
+          item.body = null;
+          handed(item);
+          return new Uint8Array(buffer);
+        },
+        (error) => {
+          item.body = null;
+          throw error;
+        },
+      );
     }
-    return item.buffer;
+    return item.body;
   }
 
-  async function upTo(id, limit, timeoutMs) {
+  async function upTo(id, limit, timeoutMs, keepIt) {
     // The body's text if it has at most `limit` bytes, else undefined (the rest is not read);
     // gives up after timeoutMs (null: no bound). A refresh answer's size is the server's choice.
-    const item = held(id);
-    if (!item) throw new Error("the answer is no longer kept");
-    if (item.buffer) return item.buffer.length <= limit ? new TextDecoder().decode(item.buffer) : undefined;
-    const declared = Number(item.response.headers.get("content-length"));
-    item.reading = true;
-    const reader = item.response.body?.getReader();
+    // keepIt: read a copy, so the answer itself stays readable (a sign-in the page reads too).
+    const item = kept.get(id);
+    if (!item || !item.response) throw new Error("the answer is no longer kept");
+    const source = keepIt ? item.response.clone() : item.response;
+    const declared = Number(source.headers.get("content-length"));
+    const reader = source.body?.getReader();
     if (!reader) return "";
+    if (!keepIt) item.body = true; // being read: forget() must not cancel it under the reader
     const parts = [];
     let size = declared > limit ? declared : 0;
     let timer = null;
@@ -200,10 +215,14 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
       throw error;
     } finally {
       if (timer !== null) clearTimer(timer);
+      if (!keepIt) item.body = null;
     }
     if (size > limit) {
-      item.large = limit;
       reader.cancel().catch(() => {});
+      if (!keepIt) {
+        item.large = limit;
+        item.response = null;
+      }
       return undefined;
     }
     const whole = new Uint8Array(size);
@@ -212,7 +231,7 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
       whole.set(part, offset);
       offset += part.length;
     }
-    item.buffer = whole;
+    if (!keepIt) handed(item);
     return new TextDecoder().decode(whole);
   }
 
@@ -221,7 +240,7 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
   return {
     keep(response) {
       last = (last % (ID_WRAP - 1)) + 1;
-      kept.set(last, { response, at: clock(), buffer: null, reading: false, large: 0 });
+      kept.set(last, { response, headers: response.headers, url: response.url, at: clock(), body: null, read: false, large: 0 });
       if (kept.size > most) {
         const [id, item] = kept.entries().next().value;
         forget(id, item);
@@ -232,27 +251,28 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
     size: () => kept.size,
     readers: {
       text: async (id) => {
-        const bytes = await buffer(id);
+        const bytes = await body(id);
         return bytes && new TextDecoder().decode(bytes);
       },
-      bytes: (id) => buffer(id),
+      bytes: (id) => body(id),
       hex: async (id) => {
-        const bytes = await buffer(id);
+        const bytes = await body(id);
         return bytes && toHex(bytes);
       },
-      bounded: (id, limit, timeoutMs) => upTo(id, limit, timeoutMs),
+      bounded: (id, limit, timeoutMs, keepIt) => upTo(id, limit, timeoutMs, !!keepIt),
       headers(id) {
         const item = kept.get(id);
-        return item ? JSON.stringify([...item.response.headers]) : undefined;
+        return item ? JSON.stringify([...item.headers]) : undefined;
       },
       url(id) {
         const item = kept.get(id);
-        return item ? item.response.url : undefined;
+        return item ? item.url : undefined;
       },
       take(id) {
+        // The answer itself, for the embed's page (a sign-in: Python read a copy of it).
         const item = kept.get(id);
         kept.delete(id);
-        return item ? item.response : undefined;
+        return item ? item.response ?? undefined : undefined;
       },
       drop(id) {
         const item = kept.get(id);

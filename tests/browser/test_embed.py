@@ -27,12 +27,15 @@ def open_embed(browser, stub, **data):
 
 
 def sign_in(page, stub):
-    status = page.evaluate(
-        """async () => (await window.authfetch.fetch("/api/v1/users/login", {
-            method: "POST", headers: {"Content-Type": "application/json"},
-            body: JSON.stringify({username: "demo", password: "demo"})})).status"""
+    answer = page.evaluate(
+        """async () => {
+            const response = await window.authfetch.fetch("/api/v1/users/login", {
+                method: "POST", headers: {"Content-Type": "application/json"},
+                body: JSON.stringify({username: "demo", password: "demo"})});
+            return [response.status, (await response.json()).data.user.username];  // whole, though Python read its token
+        }"""
     )
-    assert status == 200
+    assert answer == [200, "demo"], answer
     stub.reset()
 
 

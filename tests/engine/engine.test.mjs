@@ -133,8 +133,10 @@ test("answers cross to Python as numbers, failures as text with the last respons
   sent[0].answer(200);
   const answer = await ok;
   assert.equal(answer % 1000, 200);
-  assert.equal(await engine.text(Math.floor(answer / 1000)), "{}");
-  assert.equal(await engine.hex(Math.floor(answer / 1000)), "7b7d");
+  const kept = Math.floor(answer / 1000);
+  assert.deepEqual(await Promise.all([engine.text(kept), engine.hex(kept)]), ["{}", "7b7d"], "readers at once share one read");
+  assert.equal(await engine.text(kept), undefined, "the body went to Python, which keeps it: not kept here");
+  assert.deepEqual(JSON.parse(engine.headers(kept)), [["content-type", "text/plain;charset=UTF-8"]], "its headers stay");
   sent[1].answer(401);
   await settle();
   apply(["verdict", 2, "fail", "session-expired"]);
@@ -392,7 +394,7 @@ test("a bounded read gives the text up to the limit, and stops reading beyond it
     const kept = Math.floor((await answer) / 1000);
     assert.equal(await engine.bounded(kept, limit, null), expected);
     if (expected === undefined) await assert.rejects(engine.text(kept), /over 1024 bytes/);
-    else assert.equal(await engine.text(kept), text, "read once, kept for the next reader");
+    else assert.equal(await engine.text(kept), undefined, "handed to Python: not kept here");
   }
 });
 
@@ -415,4 +417,16 @@ test("a bounded read gives up when the body does not come in time", async () => 
   sent[0].answer(200, new ReadableStream({ pull() { return new Promise(() => {}); } }));
   const kept = Math.floor((await answer) / 1000);
   await assert.rejects(engine.bounded(kept, 65536, 30), /did not come within 30 ms/);
+});
+
+test("a bounded read of a copy leaves the answer itself whole, for the page that takes it", async () => {
+  const { engine, submit, sent, settle } = setup();
+  const answer = submit(1);
+  await settle();
+  sent[0].answer(200, '{"user": "demo"}');
+  const kept = Math.floor((await answer) / 1000);
+  assert.equal(await engine.bounded(kept, 1024, null, true), '{"user": "demo"}');
+  const taken = engine.take(kept);
+  assert.deepEqual(await taken.json(), { user: "demo" }, "the sign-in answer the embed hands the page is readable");
+  assert.equal(JSON.parse(engine.state()).kept, 0);
 });
