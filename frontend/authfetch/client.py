@@ -26,7 +26,7 @@ from .config import (
     check_headers,
     check_timeout,
 )
-from .compat import CancelledError
+from .compat import CancelledError, monotonic
 from .coordinator import DEFAULT_LEEWAY, DEFAULT_REFRESH_RETRIES
 from .errors import UsageError
 from .events import EVENT_NAMES
@@ -187,11 +187,15 @@ class AuthClient:
 
     async def _sign_in(self, request, flags):
         # Outside the gate: a sign-in must go out while the session is ended or renewing.
+        started = monotonic()
         response = await self._session.perform(self._profile, request, flags & ~(SIGN_IN | SIGN_OUT | COORDINATED))
         if response.ok:
             token = lifetime = None
-            try:  # its token and lifetime, from no more of the body than an answer can need
-                text = await self._session.wire.bounded(response.native, inputs.SIGN_IN_ANSWER_LIMIT, None, True)
+            # Its token and lifetime, from no more of the body than an answer can need, within
+            # what is left of the call's timeout (the body counts, as for the refresh).
+            left = None if request.timeout is None else int(max(0.0, request.timeout - (monotonic() - started)) * 1000)
+            try:
+                text = await self._session.wire.bounded(response.native, inputs.SIGN_IN_ANSWER_LIMIT, left, True)
                 if text is not None:
                     response._text = text  # the caller's json() reads it from here
                 else:

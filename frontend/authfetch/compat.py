@@ -34,6 +34,7 @@ else:
 
 
 CancelledError = asyncio.CancelledError
+sleep = asyncio.sleep
 
 
 def spawn(coroutine):

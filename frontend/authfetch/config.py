@@ -34,11 +34,14 @@ SIGN_IN = 1 << 8
 SIGN_OUT = 1 << 9
 
 
+MAX_SECONDS = 24 * 86400.0  # browsers' timers run out at 2**31 ms (24.8 days) and fire at once
+
+
 def check_timeout(name, value, *, allow_none=True):
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise UsageError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_SECONDS:  # NaN fails too
+        raise UsageError(f"{name} must be a number of seconds from 0 to {MAX_SECONDS:.0f} (24 days), got {value!r}")
     return float(value)
 
 

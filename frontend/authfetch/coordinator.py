@@ -165,10 +165,11 @@ class StartRefresh:
 
     kind = "start-refresh"
 
-    def __init__(self, attempt, reason, epoch):
+    def __init__(self, attempt, reason, epoch, call=None):
         self.attempt = attempt
         self.reason = reason
         self.epoch = epoch  # hand it back with the outcome; a stale outcome is ignored
+        self.call = call  # hand it back too: the next call waits until this one has landed
 
 
 class RetryRefresh:
@@ -259,6 +260,10 @@ class Coordinator:
         self.seen = 0  # the engine's trips read so far
         self.known = False  # this page has seen a session: a sign-in, a renewal, a 2xx answer
         self.reason = None  # why the round running began ("401", "expiry")
+        self.attempt_reason = None  # and its attempt ("retry" after the first)
+        self.calls = 0  # refresh calls sent so far
+        self.call_out = None  # the one on the wire, of whatever epoch (a stale one may still be)
+        self.call_waits = False  # this round's call waits for that one to land
         self.stats = Stats()
 
     # -- inputs: what the engine reports ------------------------------------------------------
@@ -314,15 +319,19 @@ class Coordinator:
             return [self.gate()]  # settled while this tab waited (another tab's message came first)
         if renewed_elsewhere and not self.requires_token:
             return self.remote_refreshed(now, lifetime=lifetime)  # cookies are shared: adopt it
-        return [StartRefresh(self.attempt, self.reason, self.epoch), self.gate()]
+        return self._call() + [self.gate()]
 
     def lock_failed(self, now, *, epoch=None, error=None, waiting=True, seen=False):
         """The cross-tab lock was not granted in time: a transient failure of the attempt."""
         return self.refresh_failed(now, error=error, epoch=epoch, waiting=waiting, seen=seen)
 
-    def refresh_answered(self, now, answer, *, epoch=None, waiting=True, seen=False):
+    def refresh_answered(self, now, answer, *, epoch=None, call=None, waiting=True, seen=False):
         """The refresh call came back with an HTTP answer (a RefreshAnswer). ``waiting``: how many
-        requests wait in the engine; ``seen``: the page showed a session when the round began."""
+        requests wait in the engine; ``seen``: the page showed a session when the round began;
+        ``call``: the StartRefresh's number."""
+        landed = self._landed(call)
+        if self._stale(epoch):
+            return landed + [self.gate()]
         status = answer.status
         if 200 <= status < 300:
             problem = answer.problem
@@ -341,10 +350,11 @@ class Coordinator:
             epoch=epoch, waiting=waiting, seen=seen,
         )
 
-    def refresh_succeeded(self, now, *, token=None, lifetime=None, epoch=None):
+    def refresh_succeeded(self, now, *, token=None, lifetime=None, epoch=None, call=None):
         """The refresh call returned new credentials; ``lifetime`` in seconds if known."""
+        landed = self._landed(call)
         if self._stale(epoch):
-            return [self.gate()]
+            return landed + [self.gate()]
         self._end_round()
         self.stats.refresh_successes += 1
         commands = self._new_credentials(now, token, lifetime)
@@ -354,13 +364,15 @@ class Coordinator:
         return commands + [self.gate()]
 
     def refresh_failed(
-        self, now, *, status=None, definitive=False, retry_after=None, error=None, epoch=None, waiting=True, seen=False
+        self, now, *, status=None, definitive=False, retry_after=None, error=None, epoch=None, call=None, waiting=True,
+        seen=False,
     ):
         """The refresh call failed: an HTTP ``status``, or none for a network error or timeout.
         ``waiting``: whether any request waits in the engine (a closed client gives up without).
         ``seen``: the page showed a session when the round began (its session cookie)."""
+        landed = self._landed(call)
         if self._stale(epoch):
-            return [self.gate()]
+            return landed + [self.gate()]
         if definitive or status in DEFINITIVE_REFRESH_STATUSES:
             was_live = self.session == LIVE
             self._end_round()
@@ -386,18 +398,22 @@ class Coordinator:
             return self._give_up(None, "no client is left to renew for")
         self.attempt += 1
         self.stats.refreshes += 1
-        return [self._attempt("retry"), self.gate()]
+        return self._attempt("retry") + [self.gate()]
 
-    def faulted(self, now, *, error, held=(), seen=0, epoch=None):
+    def faulted(self, now, *, error, held=(), seen=0, epoch=None, call=None, calls_out=None):
         """Something failed where nothing should: an exception on the refresh or report path,
         in a coordinator input or while carrying out commands (a bug, or a value no check
         foresaw). ``held``: requests of a report no one could decide on; ``seen``: its trips.
 
         What is running cannot be trusted to end, so it ends here: the round fails at once
         (no retry; its call, if still out, is stale), what waits fails naming ``error``, and
-        the gate opens (or stays ended). A later 401 starts afresh."""
+        the gate opens (or stays ended). A later 401 starts afresh, its call once any still out
+        has landed (``call``: the faulted call's number; ``calls_out``: the calls the driver
+        knows are on the wire, since a StartRefresh lost with the fault never went out)."""
+        self._forget_calls_not_out(calls_out)
+        landed = self._landed(call)
         if self._stale(epoch):
-            return [self.gate()]
+            return landed + [self.gate()]
         self.seen = max(self.seen, seen if isinstance(seen, int) else 0)
         message = "authfetch failed on the way: " + str(error)
         commands = []
@@ -407,6 +423,19 @@ class Coordinator:
             self._new_epoch()  # the call or lock in flight reports stale and is ignored
             commands += self._give_up(None, message)[:-1]
         return commands + [self.gate()]
+
+    def abandon(self, seen=0, calls_out=()):
+        """The last resort when ``faulted`` itself failed (a bug there): the round is dropped and
+        nothing else is decided. Plain assignments only; returns the gate to set."""
+        self.epoch += 1
+        self.refreshing = False
+        self.attempt = 0
+        self.call_waits = False
+        if self.call_out not in calls_out:
+            self.call_out = None
+        if isinstance(seen, int) and seen > self.seen:
+            self.seen = seen
+        return self.gate()
 
     # -- inputs: time, other tabs, sign-in and sign-out ---------------------------------------
 
@@ -465,6 +494,12 @@ class Coordinator:
             commands.insert(-1, Announce(SIGNED_OUT))
         return commands
 
+    def reopen(self, now=None):
+        """A client came back before the session was let go: renew ahead of expiry again (from
+        the next credential on) and retry for the clients there are."""
+        self.closed = False
+        return [self.gate()]
+
     def close(self, now=None):
         """No client is left. Requests still out settle as ever, but nothing is renewed ahead
         of expiry any more, and a refresh round with no request waiting gives up."""
@@ -493,6 +528,7 @@ class Coordinator:
     def _end_round(self):
         self.refreshing = False
         self.attempt = 0
+        self.call_waits = False
 
     def _new_epoch(self):
         """Sign-in or sign-out: a refresh still running belongs to the old session."""
@@ -532,8 +568,7 @@ class Coordinator:
         self.refresh_at = None
         self.token = None
         self.known = False
-        if reason == SIGNED_OUT:
-            self._new_epoch()
+        self._new_epoch()  # whatever round runs ends with the session (another tab's end too)
         commands = [FailWaiting(SESSION_EXPIRED), Schedule(None)]
         if reason != SIGNED_OUT:  # "no-session": a first visit, not signed in yet; no alarm
             commands.append(Emit(reason, {"status": status, "error": error}))
@@ -555,13 +590,39 @@ class Coordinator:
 
     def _attempt(self, reason):
         """The next step of an attempt: the cross-tab lock first where tabs share the session."""
+        self.attempt_reason = reason
         if self.cross_tab:
-            return TakeLock(self.epoch)
-        return StartRefresh(self.attempt, reason, self.epoch)
+            return [TakeLock(self.epoch)]
+        return self._call()
+
+    def _call(self):
+        """The refresh call, unless one is still on the wire (a stale epoch's, after a fault or a
+        sign-in): then it waits for that one to land. Two calls out at once would present one
+        refresh token twice, and with rotation the server revokes the whole family."""
+        if self.call_out is not None:
+            self.call_waits = True
+            return []
+        self.calls += 1
+        self.call_out = self.calls
+        return [StartRefresh(self.attempt, self.attempt_reason, self.epoch, self.calls)]
+
+    def _forget_calls_not_out(self, calls_out):
+        if calls_out is not None and self.call_out is not None and self.call_out not in calls_out:
+            self.call_out = None  # its StartRefresh was lost with the fault: nothing to wait for
+
+    def _landed(self, call):
+        """Call ``call`` has come back: the round's own call may go now if it waited for it."""
+        if call is None or call != self.call_out:
+            return []
+        self.call_out = None
+        if not (self.call_waits and self.refreshing and self.session == LIVE):
+            return []
+        self.call_waits = False
+        return self._attempt(self.attempt_reason)
 
     def _begin_refresh(self, reason):
         self.refreshing = True
         self.attempt = 1
         self.reason = reason
         self.stats.refreshes += 1
-        return [self._attempt(reason), Emit("refresh-start", {"reason": reason, "attempt": 1})]
+        return self._attempt(reason) + [Emit("refresh-start", {"reason": reason, "attempt": 1})]

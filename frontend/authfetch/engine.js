@@ -42,9 +42,9 @@ const RECALLABLE = 4; // a safe method with a replayable body: may be aborted an
 const PACED = 8; // goes to the origin max_in_flight is for
 const ONCE = 16; // its body may be sent only once (a generator handed to requests): never replayed
 
-import { bodyKind, connectionsFor, createKeeper, describe, fromHexInto, pageCookie, protocolOf, storage, post } from "./wire.js";
+import { bodyKind, connectionsFor, cookie, createKeeper, describe, fromHexInto, pageCookie, protocolOf, storage, post } from "./wire.js";
 
-export { bodyKind, fromHexInto, storage, post };
+export { bodyKind, cookie, fromHexInto, storage, post };
 
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 const AUTO_CHECKS = 3; // answers after which an unknown protocol stays unknown (no limit)
@@ -538,4 +538,4 @@ export function createEngine(settings, environment = {}) {
 export const FLAGS = { CREDENTIALED, COORDINATED, RECALLABLE, PACED, ONCE };
 
 // Importing the module is enough for Python to find it (PyScript js_modules, the embed).
-globalThis.authfetchEngine = { createEngine, bodyKind, fromHexInto, storage, post, FLAGS };
+globalThis.authfetchEngine = { createEngine, bodyKind, cookie, fromHexInto, storage, post, FLAGS };

@@ -36,6 +36,13 @@ def nullish(value):
     return value is None or type(value).__name__ in ("JsNull", "undefined")
 
 
+def destroy(proxy):
+    """Free a proxy JS no longer calls (Pyodide's keep the Python object alive until then)."""
+    free = getattr(proxy, "destroy", None)
+    if free is not None:
+        free()
+
+
 HEX_CHUNK = 65536  # bytes per crossing: big enough to be quick, small enough for a 1 MiB heap
 
 

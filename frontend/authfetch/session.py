@@ -15,7 +15,7 @@ settles what waits, so no request waits for a decision that will never come.
 import json
 
 from . import inputs
-from .compat import CancelledError, call_later, cancel, monotonic, random, spawn
+from .compat import CancelledError, call_later, cancel, monotonic, random, sleep, spawn
 from .config import CREDENTIALED
 from .coordinator import NON_REPLAYABLE, REFRESH_FAILED, SESSION_EXPIRED, Coordinator
 from .errors import AuthFetchError, NetworkError, NonReplayableBody, RefreshFailed, RequestTimeout, SessionExpired, UsageError
@@ -25,6 +25,7 @@ from .tabs import TabSync, warn_once
 
 _sessions = {}
 MAX_TIMER = 86400.0  # seconds: longer delays overflow browsers' timers (2**31 ms); re-armed on waking
+RETIRE_CHECK = 0.5  # seconds between looks, after the last client closed, for nothing left to settle
 
 
 def session_for(options, transport):
@@ -33,7 +34,9 @@ def session_for(options, transport):
     session = _sessions.get(key)
     if session is None:
         session = _sessions[key] = Session(options, transport)
-    elif session.options.mode != options.mode:
+    elif not session.clients:  # closing, still settling what it held: one session, one refresh
+        session.reopen()
+    if session.options.mode != options.mode:
         raise UsageError(
             f"mode={options.mode!r} conflicts with an existing client for {options.refresh_url} "
             f"(mode={session.options.mode!r}); clients sharing a refresh URL share one session"
@@ -86,6 +89,7 @@ class Session:
         self._next_ident = 0
         self._wake_timer = None
         self._holding = None  # the cross-tab lock's release, while lock_acquired is decided
+        self._calls = []  # the numbers of the refresh calls on the wire (their tasks run)
         self.clients = []
         if hasattr(transport, "on_wake"):
             self._on_wake = self.wake
@@ -103,7 +107,10 @@ class Session:
         return self._profiles
 
     def close(self, client):
-        """``client`` is done; the last one out stops timers and leaves the shared registry."""
+        """``client`` is done; the last one out stops the timers, and once nothing it held is
+        left to settle, the session leaves the registry and lets go of the engine and channel.
+        (Until then a new client with this refresh URL takes it up again: one session, one
+        refresh call at a time.)"""
         if client in self.clients:
             self.clients.remove(client)
             # A turn later: tasks asked for before close() start first and reach the engine,
@@ -113,20 +120,36 @@ class Session:
         self._trace_if_watched()
         if self.clients:
             return
-        self._input(self.coordinator.close)
+        self._input(lambda now: self.coordinator.close(now))
         if hasattr(self.transport, "off_wake"):
             self.transport.off_wake(self._on_wake)  # the page's wake-up events must not reach it
-        if self.tabs is not None:
-            self.tabs.close()
+        spawn(self._retire())
+
+    def reopen(self):
+        """A client came for this session while it was closing."""
+        self._input(lambda now: self.coordinator.reopen(now))
+        if hasattr(self.transport, "on_wake"):
+            self.transport.on_wake(self._on_wake)
+
+    async def _retire(self):
+        while not self.clients:
+            if not (self.coordinator.refreshing or self._calls or self._holding or self.wire.pending()):
+                break
+            await sleep(RETIRE_CHECK)
+        if self.clients:
+            return  # taken up again
         for key, session in list(_sessions.items()):
             if session is self:
                 del _sessions[key]
+        if self.tabs is not None:
+            self.tabs.close()
+        self.wire.close()
 
     def wake(self):
-        self._input(self.coordinator.wake)
+        self._input(lambda now: self.coordinator.wake(now))
 
     def _timer(self):
-        self._input(self.coordinator.timer)
+        self._input(lambda now: self.coordinator.timer(now))
 
     # -- listeners ------------------------------------------------------------------------------
 
@@ -226,7 +249,8 @@ class Session:
         """A batch of reports from the engine: refresh-wanted answers, due renewals, replays.
 
         Read first for what it holds and trips (a batch that cannot even be read raises back
-        into the engine, which settles it); whatever fails after that is ``faulted``."""
+        into the engine, which settles it); whatever fails after that is ``faulted``, and if
+        even that cannot settle it, the exception goes back to the engine, which does."""
         items = json.loads(str(text))
         held = []
         seen = 0
@@ -236,12 +260,8 @@ class Session:
                 seen = max(seen, item[5])
             elif item[0] == "due":
                 seen = max(seen, item[1])
-        now = monotonic()
-        try:
-            commands = self._decide(items, now)
-        except Exception as error:
-            commands = self.coordinator.faulted(now, error=describe(error, "deciding on a report"), held=held, seen=seen)
-        self._apply(commands, held, seen)
+        if not self._input(lambda now: self._decide(items, now), held, seen):
+            raise RuntimeError("authfetch could not settle a report; the engine settles it")
 
     def _decide(self, items, now):
         commands = []
@@ -265,29 +285,44 @@ class Session:
 
     # -- into the coordinator, and its commands out --------------------------------------------
 
-    def _input(self, decide, **values):
-        """``decide(now, **values)``, a coordinator input, carried out; ``faulted`` if it raises."""
+    def _input(self, decide, held=(), seen=0, call=None):
+        """``decide(now)``, a coordinator input with its values read inside, carried out. What
+        raises on the way is ``faulted`` (``held``: the requests of a report that decision was
+        owed to, ``seen``: its trips; ``call``: the refresh call it was about, now landed).
+        True once everything is settled as decided."""
         now = monotonic()
         try:
-            commands = decide(now, **values)
+            commands = decide(now)
         except Exception as error:
-            commands = self.coordinator.faulted(now, error=describe(error, "in " + getattr(decide, "__name__", "an input")))
-        self._apply(commands)
-
-    def _apply(self, commands, held=(), seen=0):
-        """Carry the coordinator's commands out, in order. If that fails part way, the round is
-        ``faulted``: its commands (fail what waits, the gate) are carried out instead, and the
-        ``held`` requests of a report whose verdicts may not have gone out fail (the engine
-        ignores a verdict for one that got its own)."""
+            return self._fault(describe(error, "in a decision"), held, seen, call=call)
         try:
             self._carry_out(commands)
-        except Exception as error:
-            print("authfetch: carrying out a decision failed: " + repr(error))
-            try:
-                error = describe(error, "carrying out a decision")
-                self._carry_out(self.coordinator.faulted(monotonic(), error=error, held=held, seen=seen))
-            except Exception as again:  # the engine's own guard settles what is left
-                print("authfetch: settling after that failed too: " + repr(again))
+        except Exception as error:  # part way: the verdicts of ``held`` may not have gone out
+            return self._fault(describe(error, "carrying out a decision"), held, seen, call=getattr(error, "call", call))
+        return True
+
+    def _fault(self, error, held=(), seen=0, epoch=None, call=None):
+        """The coordinator's ``faulted`` carried out (the engine ignores a verdict for a request
+        that got its own). If even that fails, the last resort: the round is abandoned and a
+        fixed batch fails what waits and sets the gate. False if nothing could be settled."""
+        print("authfetch: " + error)
+        try:
+            calls = list(self._calls)
+            self._carry_out(
+                self.coordinator.faulted(monotonic(), error=error, held=held, seen=seen, epoch=epoch, call=call, calls_out=calls)
+            )
+            return True
+        except Exception as again:
+            print("authfetch: settling after that failed too: " + repr(again))
+        try:
+            message = "authfetch failed on the way: " + error
+            batch = [["verdict", ident, "fail", REFRESH_FAILED, message] for ident in held]
+            batch += [["failWaiting", REFRESH_FAILED, message], for_engine(self.coordinator.abandon(seen, self._calls))]
+            self.wire.apply(batch)
+            return True
+        except Exception as last:
+            print("authfetch: the last resort failed: " + repr(last))
+            return False
 
     def _carry_out(self, commands):
         """The engine's commands in as few calls as may be; the rest one by one."""
@@ -308,14 +343,15 @@ class Session:
                     spawn(self._locked(command.epoch))
                 elif kind == "start-refresh":
                     holding, self._holding = self._holding, None  # the call keeps the lock till it is done
-                    call = self._call(command.epoch, holding)
+                    task = self._call(command.epoch, command.call, holding)
                     try:
-                        spawn(call)
-                    except BaseException:
-                        call.close()
+                        spawn(task)
+                        self._calls.append(command.call)
+                    except Exception as error:
+                        task.close()
                         if holding is not None:
-                            holding()  # the lock must not outlive a call that never started
-                        raise
+                            _release(holding)  # the lock must not outlive a call that never started
+                        raise NotSent(command.call, error) from None
                 elif kind == "retry-refresh":
                     call_later(command.delay, lambda epoch=command.epoch: self._retry(epoch))
                 elif kind == "announce":
@@ -327,7 +363,7 @@ class Session:
             self.wire.apply(batch)
 
     def _retry(self, epoch):
-        self._input(self.coordinator.retry_refresh, epoch=epoch, waiting=self.wire.pending())
+        self._input(lambda now: self.coordinator.retry_refresh(now, epoch=epoch, waiting=self.wire.pending()))
 
     # -- the refresh ----------------------------------------------------------------------------
 
@@ -336,30 +372,35 @@ class Session:
         try:
             release = await self.tabs.lock()
         except Exception as error:  # not granted in time (or the lock failed): a transient failure
-            return self._input(self.coordinator.lock_failed, epoch=epoch, error=str(error), waiting=self.wire.pending())
+            return self._input(
+                lambda now: self.coordinator.lock_failed(now, epoch=epoch, error=str(error), waiting=self.wire.pending())
+            )
         self._holding = release
         try:
-            renewed, lifetime = self.tabs.renewal()
-            self._input(self.coordinator.lock_acquired, epoch=epoch, renewed_elsewhere=renewed, lifetime=lifetime)
-        except Exception as error:
-            self._input(self.coordinator.faulted, error=describe(error, "reading the cross-tab marker"), epoch=epoch)
+            self._input(lambda now: self._lock_acquired(now, epoch))
         finally:
             release, self._holding = self._holding, None
             if release is not None:  # no call took it over
-                release()
+                _release(release)
 
-    async def _call(self, epoch, holding):
+    def _lock_acquired(self, now, epoch):
+        renewed, lifetime = self.tabs.renewal()
+        return self.coordinator.lock_acquired(now, epoch=epoch, renewed_elsewhere=renewed, lifetime=lifetime)
+
+    async def _call(self, epoch, call, holding):
         """One refresh call, and its answer read into the coordinator; whatever the way raises
         ends the round (``faulted``), and the lock goes back in every case."""
         try:
-            await self._refresh_call(epoch)
+            await self._refresh_call(epoch, call)
         except Exception as error:  # MemoryError, a bug: the round must end, not wait
-            self._input(self.coordinator.faulted, error=describe(error, "in the refresh call"), epoch=epoch)
+            self._fault(describe(error, "in the refresh call"), epoch=epoch, call=call)
         finally:
+            if call in self._calls:
+                self._calls.remove(call)
             if holding is not None:
-                holding()
+                _release(holding)
 
-    async def _refresh_call(self, epoch):
+    async def _refresh_call(self, epoch, call):
         """A credentialed POST outside the gate, so it never waits for itself."""
         # Whether the page shows a session now (its CSRF cookie), before an answer clears it:
         # a refusal then ends a session, else it only says there is none (a first visit).
@@ -373,9 +414,9 @@ class Session:
             left = max(0.0, timeout - (monotonic() - started))
             text = await self.wire.bounded(response.native, inputs.REFRESH_ANSWER_LIMIT, int(left * 1000))
         except RequestTimeout:
-            return self._failed(epoch, seen, "timed out")
+            return self._failed(epoch, call, seen, "timed out")
         except AuthFetchError as error:
-            return self._failed(epoch, seen, str(error))
+            return self._failed(epoch, call, seen, str(error))
         headers = response.headers
         answer = inputs.refresh_answer(
             response.status,
@@ -386,15 +427,25 @@ class Session:
         )
         for note in answer.ignored:
             inputs.note(note)
-        self._input(self.coordinator.refresh_answered, answer=answer, epoch=epoch, waiting=self.wire.pending(), seen=seen)
+        self._input(
+            lambda now: self.coordinator.refresh_answered(
+                now, answer, epoch=epoch, call=call, waiting=self.wire.pending(), seen=seen
+            ),
+            call=call,
+        )
 
-    def _failed(self, epoch, seen, error):
-        self._input(self.coordinator.refresh_failed, error=error, epoch=epoch, waiting=self.wire.pending(), seen=seen)
+    def _failed(self, epoch, call, seen, error):
+        self._input(
+            lambda now: self.coordinator.refresh_failed(
+                now, error=error, epoch=epoch, call=call, waiting=self.wire.pending(), seen=seen
+            ),
+            call=call,
+        )
 
     # -- sign in and out ------------------------------------------------------------------------
 
     def signed_in(self, token, lifetime):
-        self._input(self.coordinator.signed_in, token=token, lifetime=lifetime)
+        self._input(lambda now: self.coordinator.signed_in(now, token=token, lifetime=lifetime))
 
     def signed_out(self):
         self._input(lambda now: self.coordinator.end_session())
@@ -402,4 +453,20 @@ class Session:
     # -- what other tabs tell us ----------------------------------------------------------------
 
     def _remote(self, what, token, lifetime, tab, fresh):
-        self._input(self.coordinator.remote, what=what, token=token, lifetime=lifetime, tab=tab, fresh=fresh)
+        self._input(lambda now: self.coordinator.remote(now, what, token=token, lifetime=lifetime, tab=tab, fresh=fresh))
+
+
+class NotSent(Exception):
+    """A StartRefresh whose call could not even start: the coordinator must not wait for it."""
+
+    def __init__(self, call, error):
+        super().__init__(f"the refresh call could not start: {error!r}")
+        self.call = call
+
+
+def _release(release):
+    """Give the cross-tab lock back; a release that fails must not take the task down with it."""
+    try:
+        release()
+    except Exception as error:
+        print("authfetch: releasing the cross-tab lock failed: " + repr(error))

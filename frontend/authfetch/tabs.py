@@ -27,6 +27,7 @@ from . import inputs
 from .compat import random
 
 DEFAULT_LOCK_TIMEOUT = 10.0
+UNREAD = object()
 _warned = []
 
 
@@ -45,7 +46,9 @@ class TabSync:
         self.tab = "tab-" + str(int(random() * 1e9))
         self._on_message = on_message  # (what, token, lifetime, tab, fresh)
         self._channel = transport.open_channel(name, self._received)
-        self.known = inputs.marker(transport.shared_get(name))  # the last renewal this tab knows of
+        # The last renewal this tab knows of: the marker as it stands now, or, where it cannot be
+        # read yet (a wheel imports engine.js later), as it stands when this tab first looks.
+        self.known = inputs.marker(transport.shared_get(name)) if transport.shared_ready() else UNREAD
         self.closed = False
 
     def close(self):
@@ -59,6 +62,9 @@ class TabSync:
     def renewal(self):
         """(renewed, lifetime): whether the marker names a renewal this tab does not know yet."""
         marker = inputs.marker(self.transport.shared_get(self.name))
+        if self.known is UNREAD:  # no telling whether it came before this tab's credentials:
+            self.known = marker  # refresh rather than adopt (safe under the lock)
+            return False, None
         if marker is None or marker == self.known:
             return False, None
         self.known = marker

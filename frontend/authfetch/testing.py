@@ -188,6 +188,9 @@ class FakeTransport:
     def open_channel(self, name, on_message):
         return FakeChannel(self.browser, name, on_message)
 
+    def shared_ready(self):
+        return True
+
     def shared_get(self, key):
         return self.browser.storage.get(key)
 
@@ -280,6 +283,9 @@ class PassThroughWire:
 
     def forget(self, number):
         self.profiles.pop(number, None)
+
+    def close(self):
+        self.listener = None
 
     def cancel(self, ident):
         pass

@@ -15,9 +15,9 @@ import json
 
 import js
 
-from .compat import Latch, Signal, monotonic, spawn
+from .compat import Latch, Signal, monotonic, sleep, spawn
 from .errors import NetworkError, UsageError
-from .ffi import body_for_js, bytes_from_js, ffi, nullish
+from .ffi import body_for_js, bytes_from_js, destroy, ffi, nullish
 
 create_proxy, to_js = ffi()
 
@@ -106,6 +106,7 @@ class JsWire:
         self._tracing = False
         self._listener = None
         self._waiting = 0  # requests waiting for the engine to come
+        self._forgotten = []  # clients closed before it came: forgotten once their requests are in
         self._error = None  # why it will not come
         self._arrived = Latch()
         if engine_js is not None:
@@ -124,6 +125,13 @@ class JsWire:
                 "(a PyScript js_modules entry, or the one tag), or allow blob: module scripts"
             )
         self._arrived.set()
+        if self._forgotten and self.engine is not None:
+            await sleep(0)  # the requests that waited go in first (their clients closed meanwhile),
+            await sleep(0)  # then those clients' settings go
+            for number in self._forgotten:
+                self._profiles.pop(number, None)
+                self.engine.forget(number)
+        self._forgotten = []
 
     def _use(self, engine_js):
         if self._listener is not None:
@@ -139,8 +147,10 @@ class JsWire:
         self._submit = engine_js.submit
         self._from_hex_into = engine_module().fromHexInto
         self.engine = engine_js
-        if snapshot:
-            self.apply(snapshot)
+        if snapshot:  # nothing is held yet: if the engine cannot take it, it opens (broken()), as it says
+            problem = str(engine_js.apply(json.dumps(snapshot)))
+            if problem:
+                print("authfetch: the engine could not take the gate it was handed: " + problem)
 
     async def _submit_later(self, ident, profile, request, flags):
         self._waiting += 1
@@ -180,13 +190,22 @@ class JsWire:
                     self._due_at = None if command[1] is None else monotonic() * 1000 + command[1]
             return
         problem = str(self.engine.apply(json.dumps(commands)))
-        if problem:  # the engine settled what waited and opened (engine.js, broken())
-            print("authfetch: the engine could not carry out a decision: " + problem)
+        if problem:  # the engine settled what waited and opened (engine.js, broken()): the
+            # coordinator must hear it, or it would go on as if the round still held the gate
+            raise RuntimeError("the engine could not carry out a decision: " + problem)
 
     def listen(self, callback):
         self._listener = create_proxy(lambda text: callback(str(text)))  # kept: JS holds it
         if self.engine is not None:
             self.engine.listen(self._listener)
+
+    def close(self):
+        """The session is gone: the engine reports to no one, and the proxy it held is freed
+        (on Pyodide it kept the session, coordinator and engine alive)."""
+        if self.engine is not None:
+            self.engine.listen(None)
+        destroy(self._listener)
+        self._listener = None
 
     def profile(self, number, settings):
         text = json.dumps(settings)
@@ -195,9 +214,11 @@ class JsWire:
             self.engine.profile(number, text)
 
     def forget(self, number):
+        if self.engine is None:
+            self._forgotten.append(number)  # requests it asked for may still wait for the engine
+            return
         self._profiles.pop(number, None)
-        if self.engine is not None:
-            self.engine.forget(number)
+        self.engine.forget(number)
 
     def cancel(self, ident):
         if self.engine is not None:
@@ -307,13 +328,12 @@ class JsChannel:
     def post(self, text):
         """"" once posted, else why not (a throw could not be caught on MicroPython)."""
         module = getattr(js, ENGINE_GLOBAL, None)
-        if module:
-            return str(module.post(self.channel_js, text))
-        self.channel_js.postMessage(text)
-        return ""
+        return str(module.post(self.channel_js, text)) if module else "engine.js is not loaded yet"
 
     def close(self):
+        self.channel_js.onmessage = None
         self.channel_js.close()
+        destroy(self._proxy)
 
 
 class BrowserTransport:
@@ -380,15 +400,11 @@ class BrowserTransport:
         return "native" if tag in NATIVE_BODIES or js.ArrayBuffer.isView(body) else None
 
     def read_cookie(self, name):
-        """A cookie the page's scripts can read (in a worker, PyScript lends the page's document)."""
-        document = getattr(js, "document", None)
-        if document is None:
-            return None
-        for part in str(document.cookie).split(";"):
-            key, _, value = part.strip().partition("=")
-            if key == name:
-                return value
-        return None
+        """A cookie the page's scripts can read (in a worker, PyScript lends the page's document),
+        read by the engine's guarded helper; None before engine.js is in (nothing needs one then)."""
+        module = getattr(js, ENGINE_GLOBAL, None)
+        value = module.cookie(name) if module else None
+        return None if nullish(value) else str(value)
 
     def cookies_readable(self):
         """False in a PyScript worker on a page that is not cross-origin isolated: no document."""
@@ -422,13 +438,15 @@ class BrowserTransport:
             return holder_js.promise
 
         options_js = to_js({"signal": js.AbortSignal.timeout(int(timeout * 1000))})
-        request_js = js.navigator.locks.request(name, options_js, create_proxy(on_grant))
+        grant_js = create_proxy(on_grant)
+        request_js = js.navigator.locks.request(name, options_js, grant_js)
 
         async def watch():
             try:
-                await request_js
+                await request_js  # settles once the lock is released, or was never granted
             except Exception as error:  # the bounded wait ran out (AbortError/TimeoutError)
                 state["error"] = _describe(error)
+            destroy(grant_js)  # called once at the grant, if at all: now it may go
             granted.set()
 
         spawn(watch())
@@ -447,29 +465,29 @@ class BrowserTransport:
     def open_channel(self, name, on_message):
         return JsChannel(name, on_message)
 
-    def _storage(self):
-        page = _page_window()  # a worker has no localStorage of its own: the page's, if reachable
-        return getattr(page, "localStorage", None) if page is not None else None
+    # localStorage through engine.js's guarded helper (a worker has none of its own: the page's,
+    # if PyScript lends it): blocked storage throws even on reading window.localStorage.
+
+    def shared_ready(self):
+        """Whether the shared marker can be read yet (engine.js is in: a wheel imports it late)."""
+        return bool(getattr(js, ENGINE_GLOBAL, None))
 
     def shared_get(self, key):
         """localStorage's text for ``key``, or None (also where storage is blocked)."""
-        storage = self._storage()
-        if storage is None:
+        page = _page_window()
+        module = getattr(js, ENGINE_GLOBAL, None)
+        if page is None or not module:
             return None
-        module = getattr(js, ENGINE_GLOBAL, None)  # its guarded call: blocked storage throws
-        value = module.storage(storage, "get", key) if module else storage.getItem(key)
+        value = module.storage(page, "get", key)
         return None if nullish(value) else str(value)
 
     def shared_set(self, key, value):
         """"" once stored, else why not (blocked, full)."""
-        storage = self._storage()
-        if storage is None:
-            return "no localStorage here"
+        page = _page_window()
         module = getattr(js, ENGINE_GLOBAL, None)
-        if module:
-            return str(module.storage(storage, "set", key, value))
-        storage.setItem(key, value)
-        return ""
+        if page is None or not module:
+            return "no localStorage here"
+        return str(module.storage(page, "set", key, value))
 
 
 def _describe(error):

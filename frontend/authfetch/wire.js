@@ -91,15 +91,28 @@ export function describe(error) {
 
 // -- what Python reaches through here because a thrown exception would abort MicroPython ------
 
-export function storage(store, op, key, value) {
-  // A Storage call (the page's localStorage, also from a PyScript worker on an isolated page):
-  // get -> text or undefined, set -> "" or why not. Blocked or full storage throws; this never.
+export function storage(scope, op, key, value) {
+  // scope's localStorage (the page's window, also from a PyScript worker on an isolated page):
+  // get -> text or undefined, set -> "" or why not. Even reading scope.localStorage throws where
+  // the user blocks site data or in a sandboxed frame, and a full store throws; this never does.
   try {
+    const store = scope.localStorage;
+    if (!store) return op === "get" ? undefined : "no localStorage here";
     if (op === "get") return store.getItem(key) ?? undefined;
     store.setItem(key, value);
     return "";
   } catch (error) {
     return op === "get" ? undefined : describe(error);
+  }
+}
+
+export function cookie(name) {
+  // A cookie the page's scripts can read, or undefined; document.cookie throws in a sandboxed
+  // frame without allow-same-origin.
+  try {
+    return pageCookie(name) ?? undefined;
+  } catch {
+    return undefined;
   }
 }
 

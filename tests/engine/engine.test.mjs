@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { FLAGS, createEngine, fromHexInto } from "../../frontend/authfetch/engine.js";
+import { FLAGS, cookie, createEngine, fromHexInto, post, storage } from "../../frontend/authfetch/engine.js";
 import { virtualTime } from "./virtual-time.mjs";
 
 const { CREDENTIALED, COORDINATED, RECALLABLE, PACED } = FLAGS;
@@ -429,4 +429,26 @@ test("a bounded read of a copy leaves the answer itself whole, for the page that
   const taken = engine.take(kept);
   assert.deepEqual(await taken.json(), { user: "demo" }, "the sign-in answer the embed hands the page is readable");
   assert.equal(JSON.parse(engine.state()).kept, 0);
+});
+
+test("what Python reaches through the engine never throws: blocked storage, a closed channel, a sandboxed cookie", () => {
+  const blocked = { get localStorage() { throw new DOMException("The operation is insecure.", "SecurityError"); } };
+  assert.equal(storage(blocked, "get", "k"), undefined);
+  assert.match(storage(blocked, "set", "k", "v"), /SecurityError/);
+  const full = { localStorage: { getItem: () => null, setItem() { throw new DOMException("quota", "QuotaExceededError"); } } };
+  assert.equal(storage(full, "get", "k"), undefined);
+  assert.match(storage(full, "set", "k", "v"), /QuotaExceededError/);
+  const kept = new Map();
+  const fine = { localStorage: { getItem: (k) => kept.get(k) ?? null, setItem: (k, v) => kept.set(k, v) } };
+  assert.equal(storage(fine, "set", "k", "v"), "");
+  assert.equal(storage(fine, "get", "k"), "v");
+  assert.match(post({ postMessage() { throw new DOMException("closed", "InvalidStateError"); } }, "x"), /InvalidStateError/);
+  const saved = Object.getOwnPropertyDescriptor(globalThis, "document");
+  Object.defineProperty(globalThis, "document", { configurable: true, get() { return { get cookie() { throw new DOMException("sandboxed", "SecurityError"); } }; } });
+  try {
+    assert.equal(cookie("csrf_token"), undefined);
+  } finally {
+    if (saved) Object.defineProperty(globalThis, "document", saved);
+    else delete globalThis.document;
+  }
 });

@@ -70,7 +70,7 @@ def as_if_passed(api, seconds):
     the engine's, which mirrors it), without waiting."""
     session = api._session
     session.coordinator.refresh_at -= seconds
-    session._apply([Schedule(max(0, session.coordinator.refresh_at - monotonic()))])
+    session._carry_out([Schedule(max(0, session.coordinator.refresh_at - monotonic()))])
 
 
 async def settles(task, seconds=2.0):
@@ -409,6 +409,10 @@ async def test_usage_errors_name_the_argument():
         (lambda: api.get(PROFILE, timeout=-1), "timeout"),
         (lambda: api.get("http://exa mple.com/"), "url"),
         (lambda: api.post("/echo", body=object()), "body"),
+        (lambda: api.get(PROFILE, timeout=float("inf")), "timeout"),
+        (lambda: api.get(PROFILE, timeout=float("nan")), "timeout"),
+        (lambda: api.get(PROFILE, headers={"X-Id": "a\nb"}), "X-Id"),
+        (lambda: api.get(PROFILE, headers={"X Id": "a"}), "X Id"),
     ]
     for make, word in cases:
         try:
@@ -416,7 +420,9 @@ async def test_usage_errors_name_the_argument():
             raise AssertionError("expected UsageError for " + word)
         except UsageError as error:
             assert word in str(error), str(error)
-    for options, word in (({"mode": "magic"}, "mode"), ({"refresh_timeout": -1}, "refresh_timeout")):
+    for options, word in (({"mode": "magic"}, "mode"), ({"refresh_timeout": -1}, "refresh_timeout"),
+                          ({"refresh_timeout": float("inf")}, "refresh_timeout"), ({"lock_timeout": 1e12}, "lock_timeout"),
+                          ({"leeway": float("nan")}, "leeway"), ({"headers": {"X-Id": "t\u20ac"}}, "X-Id")):
         try:
             client(server, **options)
             raise AssertionError("expected UsageError for " + word)
@@ -778,3 +784,26 @@ async def test_an_answer_no_longer_kept_says_so_in_an_authfetch_error():
     assert (await read_first.json())["path"] == "/api/v1/users/profile"
     api._session.wire.engine.drop(read_first.native)
     assert (await read_first.json())["path"] == "/api/v1/users/profile", "what was read stays readable"
+
+
+
+async def test_a_closing_session_is_taken_up_again_and_let_go_once_nothing_is_left():
+    from authfetch import session as session_module
+
+    server = FakeServer()
+    first = client(server)
+    gate, pending = await refresh_on_the_wire(server, first)
+    session = first._session
+    first.close()  # while its refresh is out
+    second = client(server)
+    assert second._session is session, "a second session would refresh beside the first"
+    gate.open()
+    assert (await pending).status == 200 and server.refresh_calls == 1
+    second.close()
+    deadline = monotonic() + 3
+    while session in session_module._sessions.values() and monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert session not in session_module._sessions.values(), "never let go"
+    assert session.wire._listener is None
+    third = client(server)
+    assert third._session is not session and (await third.get(PROFILE)).status == 200

@@ -188,7 +188,7 @@ def test_later_401s_of_the_same_generation_join_the_refresh_without_a_second_rec
 def test_success_opens_the_gate_with_the_next_generation_and_says_so():
     c = make(leeway=None)
     refreshing(c)
-    assert described(c.refresh_succeeded(2.0, lifetime=60, epoch=0)) == [
+    assert described(c.refresh_succeeded(2.0, lifetime=60, call=c.call_out, epoch=0)) == [
         ("schedule", None),
         ("emit", "refresh", {"generation": 1, "source": "local"}),
         ("gate", OPEN, 1, None, 1),
@@ -199,7 +199,7 @@ def test_success_opens_the_gate_with_the_next_generation_and_says_so():
 def test_a_late_401_of_an_older_generation_is_replayed_at_once_without_a_refresh():
     c = make()
     refreshing(c)
-    c.refresh_succeeded(2.0, epoch=0)
+    c.refresh_succeeded(2.0, call=c.call_out, epoch=0)
     assert answered(c, 7, 0, seen=2) == [("verdict", 7, REPLAY, None), ("gate", OPEN, 1, None, 2)]
     assert c.stats.refreshes == 1 and not c.refreshing
 
@@ -207,7 +207,7 @@ def test_a_late_401_of_an_older_generation_is_replayed_at_once_without_a_refresh
 def test_a_401_on_a_replay_is_delivered_no_loop():
     c = make()
     refreshing(c)
-    c.refresh_succeeded(2.0, epoch=0)
+    c.refresh_succeeded(2.0, call=c.call_out, epoch=0)
     assert answered(c, 1, 1, replayed=True, seen=1) == [("verdict", 1, DELIVER, None), ("gate", OPEN, 1, None, 1)]
     assert c.stats.refreshes == 1
 
@@ -224,7 +224,7 @@ def test_a_non_replayable_401_fails_but_the_credential_is_still_renewed():
 def test_the_new_generation_recalls_again_at_its_own_first_401():
     c = make()
     refreshing(c)
-    c.refresh_succeeded(2.0, epoch=0)
+    c.refresh_succeeded(2.0, call=c.call_out, epoch=0)
     assert answered(c, 9, 1, seen=2) == [
         ("start-refresh", 1, "401", 0),
         ("emit", "refresh-start", {"reason": "401", "attempt": 1}),
@@ -247,7 +247,7 @@ def test_a_refused_refresh_ends_the_session_once():
     for status in (400, 401, 403):
         c = make()
         refreshing(c)
-        assert described(c.refresh_failed(2.0, status=status, error="no", epoch=0, seen=True)) == [
+        assert described(c.refresh_failed(2.0, status=status, error="no", call=c.call_out, epoch=0, seen=True)) == [
             ("fail-waiting", SESSION_EXPIRED),
             ("schedule", None),
             ("emit", "session-expired", {"status": status, "error": "no"}),
@@ -262,23 +262,23 @@ def test_a_refused_refresh_ends_the_session_once():
 def test_reuse_ends_the_session_whatever_the_status():
     c = make()
     refreshing(c)
-    assert described(c.refresh_failed(2.0, status=409, definitive=True, epoch=0))[-1] == ("gate", ENDED, 0, None, 1)
+    assert described(c.refresh_failed(2.0, status=409, definitive=True, call=c.call_out, epoch=0))[-1] == ("gate", ENDED, 0, None, 1)
 
 
 def test_transient_failures_retry_with_backoff_then_give_up_keeping_the_session():
     c = make(refresh_retries=2)
     refreshing(c)
-    assert described(c.refresh_failed(2.0, status=503, epoch=0)) == [
+    assert described(c.refresh_failed(2.0, status=503, call=c.call_out, epoch=0)) == [
         ("retry-refresh", 2, BACKOFF_BASE),
         ("gate", PAUSED, 0, None, 1),
     ]
     assert described(c.retry_refresh(2.5, epoch=0)) == [("start-refresh", 2, "retry", 0), ("gate", PAUSED, 0, None, 1)]
-    assert described(c.refresh_failed(3.0, error="reset", epoch=0)) == [
+    assert described(c.refresh_failed(3.0, error="reset", call=c.call_out, epoch=0)) == [
         ("retry-refresh", 3, BACKOFF_BASE * 2),
         ("gate", PAUSED, 0, None, 1),
     ]
     c.retry_refresh(3.5, epoch=0)
-    assert described(c.refresh_failed(4.0, status=500, error="500", epoch=0)) == [
+    assert described(c.refresh_failed(4.0, status=500, error="500", call=c.call_out, epoch=0)) == [
         ("fail-waiting", REFRESH_FAILED),
         ("emit", "refresh-failed", {"status": 500, "error": "500"}),
         ("gate", OPEN, 0, None, 1),
@@ -292,16 +292,16 @@ def test_backoff_is_capped_and_retry_after_is_honoured():
     c = make(refresh_retries=20)
     refreshing(c)
     for _ in range(8):
-        delay = described(c.refresh_failed(0, status=503, epoch=0))[0][2]
+        delay = described(c.refresh_failed(0, status=503, call=c.call_out, epoch=0))[0][2]
         c.retry_refresh(0, epoch=0)
     assert delay == BACKOFF_CAP
-    assert described(c.refresh_failed(0, status=429, retry_after=12, epoch=0))[0][2] == 12
+    assert described(c.refresh_failed(0, status=429, retry_after=12, call=c.call_out, epoch=0))[0][2] == 12
 
 
 def test_a_retry_after_beyond_the_limit_gives_up_now():
     c = make()
     refreshing(c)
-    commands = described(c.refresh_failed(0, status=503, retry_after=MAX_RETRY_AFTER + 1, epoch=0))
+    commands = described(c.refresh_failed(0, status=503, retry_after=MAX_RETRY_AFTER + 1, call=c.call_out, epoch=0))
     assert commands[0] == ("fail-waiting", REFRESH_FAILED) and commands[-1] == ("gate", OPEN, 0, None, 1)
 
 
@@ -311,8 +311,8 @@ def test_outcomes_and_timers_of_an_older_epoch_change_nothing():
     c.signed_in(2.0)  # epoch 1: the refresh still out belongs to the old session
     before = state(c)
     for commands in (
-        c.refresh_succeeded(3.0, lifetime=60, epoch=0),
-        c.refresh_failed(3.0, status=401, epoch=0),
+        c.refresh_succeeded(3.0, lifetime=60, call=c.call_out, epoch=0),
+        c.refresh_failed(3.0, status=401, call=c.call_out, epoch=0),
         c.retry_refresh(3.0, epoch=0),
     ):
         assert described(commands) == [("gate", OPEN, 1, None, 1)]
@@ -391,16 +391,16 @@ def test_sign_out_ends_the_session_without_the_expiry_event():
 def test_sign_in_revives_an_ended_session_with_a_new_generation():
     c = make(leeway=None, requires_token=True)
     refreshing(c)
-    c.refresh_failed(2.0, status=401, epoch=0)
+    c.refresh_failed(2.0, status=401, call=c.call_out, epoch=0)
     assert described(c.signed_in(3.0, token="t2")) == [("schedule", None), ("gate", OPEN, 1, "t2", 1)]
-    assert c.session == LIVE and c.epoch == 1
+    assert c.session == LIVE and c.epoch == 2  # the end began one epoch, the sign-in another
 
 
 def test_the_bearer_token_travels_with_the_open_gate_and_leaves_with_the_session():
     c = make(leeway=None, requires_token=True)
     assert described(c.signed_in(0, token="a1"))[-1] == ("gate", OPEN, 1, "a1", 0)
     assert answered(c, 1, 1, seen=1)[-1] == ("gate", PAUSED, 1, "a1", 1)  # the stale one, until renewed
-    assert described(c.refresh_succeeded(1.0, token="a2", epoch=1))[-1] == ("gate", OPEN, 2, "a2", 1)
+    assert described(c.refresh_succeeded(1.0, token="a2", call=c.call_out, epoch=1))[-1] == ("gate", OPEN, 2, "a2", 1)
     assert described(c.end_session())[-1] == ("gate", ENDED, 2, None, 1)
 
 
@@ -413,7 +413,7 @@ def test_another_tabs_renewal_settles_this_tabs_round():
         ("gate", OPEN, 1, None, 1),
     ]
     assert not c.refreshing and c.epoch == 1
-    assert described(c.refresh_succeeded(3.0, epoch=0)) == [("gate", OPEN, 1, None, 1)]  # its own, late: stale
+    assert described(c.refresh_succeeded(3.0, call=c.call_out, epoch=0)) == [("gate", OPEN, 1, None, 1)]  # its own, late: stale
 
 
 def test_close_stops_renewals_and_a_round_no_one_waits_for_gives_up():
@@ -424,10 +424,10 @@ def test_close_stops_renewals_and_a_round_no_one_waits_for_gives_up():
     refreshing_round = c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
     assert described(refreshing_round)[-1][1] == PAUSED
     # Nothing waits: no retry, the round gives up and the gate opens.
-    assert described(c.refresh_failed(2.0, status=503, epoch=1, waiting=0))[-1] == ("gate", OPEN, 1, None, 1)
+    assert described(c.refresh_failed(2.0, status=503, call=c.call_out, epoch=1, waiting=0))[-1] == ("gate", OPEN, 1, None, 1)
     # Something waits: the round is retried for it.
     c.answered(2, 1, 3.0, replayed=False, replayable=True, seen=2)
-    assert described(c.refresh_failed(4.0, status=503, epoch=1, waiting=1))[0][0] == "retry-refresh"
+    assert described(c.refresh_failed(4.0, status=503, call=c.call_out, epoch=1, waiting=1))[0][0] == "retry-refresh"
     assert described(c.retry_refresh(5.0, epoch=1, waiting=0))[-1] == ("gate", OPEN, 1, None, 2)
 
 
@@ -435,7 +435,7 @@ def test_a_refresh_ending_after_close_schedules_no_renewal():
     c = make(leeway=30)
     refreshing(c)
     c.close()
-    assert described(c.refresh_succeeded(2.0, lifetime=60, epoch=0))[0] == ("schedule", None)
+    assert described(c.refresh_succeeded(2.0, lifetime=60, call=c.call_out, epoch=0))[0] == ("schedule", None)
 
 
 # -- the gate invariant, input by input -------------------------------------------------------------
@@ -446,16 +446,16 @@ def test_every_input_ends_with_the_gate_paused_exactly_while_a_round_runs():
     inputs = [
         lambda: c.answered(1, 0, 1.0, replayed=False, replayable=True, seen=1),
         lambda: c.answered(2, 0, 1.0, replayed=False, replayable=True, seen=2),
-        lambda: c.refresh_failed(2.0, status=503, epoch=c.epoch),
+        lambda: c.refresh_failed(2.0, status=503, call=c.call_out, epoch=c.epoch),
         lambda: c.retry_refresh(2.5, epoch=c.epoch),
-        lambda: c.refresh_failed(3.0, error="x", epoch=c.epoch),
+        lambda: c.refresh_failed(3.0, error="x", call=c.call_out, epoch=c.epoch),
         lambda: c.answered(3, 0, 4.0, replayed=False, replayable=False, seen=3),
-        lambda: c.refresh_succeeded(5.0, lifetime=10, epoch=c.epoch),
+        lambda: c.refresh_succeeded(5.0, lifetime=10, call=c.call_out, epoch=c.epoch),
         lambda: c.wake(11.0),
         lambda: c.due(11.0, seen=4),
         lambda: c.remote_refreshed(12.0, lifetime=10),
         lambda: c.due(20.0, seen=5),
-        lambda: c.refresh_failed(21.0, status=401, epoch=c.epoch),
+        lambda: c.refresh_failed(21.0, status=401, call=c.call_out, epoch=c.epoch),
         lambda: c.answered(4, 1, 22.0, replayed=False, replayable=True, seen=6),
         lambda: c.signed_in(23.0, lifetime=None),
         lambda: c.answered(5, 2, 24.0, replayed=False, replayable=True, seen=7),
@@ -477,7 +477,7 @@ def test_every_input_ends_with_the_gate_paused_exactly_while_a_round_runs():
 def test_a_refused_refresh_on_a_page_that_never_saw_a_session_says_no_session_not_expired():
     c = make()
     refreshing(c)
-    commands = described(c.refresh_failed(2.0, status=401, error="no_refresh_token", epoch=0))
+    commands = described(c.refresh_failed(2.0, status=401, error="no_refresh_token", call=c.call_out, epoch=0))
     assert ("emit", "no-session", {"status": 401, "error": "no_refresh_token"}) in commands
     assert not [command for command in commands if command[:2] == ("emit", "session-expired")]
     assert commands[-1] == ("gate", ENDED, 0, None, 1) and c.session == ENDED
@@ -485,7 +485,7 @@ def test_a_refused_refresh_on_a_page_that_never_saw_a_session_says_no_session_no
     c = make()
     refreshing(c)
     assert ("emit", "session-expired", {"status": 401, "error": None}) in described(
-        c.refresh_failed(2.0, status=401, epoch=0, seen=True)
+        c.refresh_failed(2.0, status=401, call=c.call_out, epoch=0, seen=True)
     )
 
 
@@ -493,7 +493,7 @@ def test_a_2xx_of_the_current_credential_shows_a_session_exists():
     c = make()
     assert described(c.authenticated(0, 1.0)) == [("gate", OPEN, 0, None, 0)]
     refreshing(c)
-    assert ("emit", "session-expired", {"status": 401, "error": None}) in described(c.refresh_failed(2.0, status=401, epoch=0))
+    assert ("emit", "session-expired", {"status": 401, "error": None}) in described(c.refresh_failed(2.0, status=401, call=c.call_out, epoch=0))
     # Ended: the next refusal says no-session until a session is seen again.
     c.signed_in(3.0)
     assert c.known
@@ -564,7 +564,7 @@ def test_a_lifetime_that_is_no_lifetime_plans_no_renewal_even_if_it_slipped_past
     for lifetime in (float("inf"), float("nan"), 1e300, -1.0, 0, True, "60"):
         c = make()
         refreshing(c)
-        assert described(c.refresh_succeeded(2.0, lifetime=lifetime, epoch=0))[0] == ("schedule", None), lifetime
+        assert described(c.refresh_succeeded(2.0, lifetime=lifetime, call=c.call_out, epoch=0))[0] == ("schedule", None), lifetime
 
 
 # -- the cross-tab lock ------------------------------------------------------------------------------
@@ -604,10 +604,10 @@ def test_renewals_sign_ins_and_ends_are_announced_to_the_other_tabs():
     assert ("announce", "signed-in", 20.0, "t1") in described(c.signed_in(0, token="t1", lifetime=20))
     answered(c, 1, 1)
     c.lock_acquired(1.0, epoch=c.epoch)
-    assert ("announce", "refreshed", None, "t2") in described(c.refresh_succeeded(2.0, token="t2", epoch=c.epoch))
+    assert ("announce", "refreshed", None, "t2") in described(c.refresh_succeeded(2.0, token="t2", call=c.call_out, epoch=c.epoch))
     answered(c, 2, 2, seen=2)
     c.lock_acquired(3.0, epoch=c.epoch)
-    assert ("announce", SESSION_EXPIRED, None, None) in described(c.refresh_failed(4.0, status=401, epoch=c.epoch))
+    assert ("announce", SESSION_EXPIRED, None, None) in described(c.refresh_failed(4.0, status=401, call=c.call_out, epoch=c.epoch))
     assert ("announce", SIGNED_OUT, None, None) in described(c.end_session())
     assert not [x for x in described(make().end_session()) if x[0] == "announce"], "no tabs: nothing to tell"
 
@@ -642,7 +642,7 @@ def test_a_fault_ends_the_round_at_once_and_fails_what_it_held_naming_the_cause(
     ]
     assert "MemoryError" in commands[0].message and "MemoryError" in commands[2].message
     assert not c.refreshing and c.epoch == 1, "the round's call, if still out, is stale now"
-    assert described(c.refresh_succeeded(3.0, epoch=0)) == [("gate", OPEN, 0, None, 3)]
+    assert described(c.refresh_succeeded(3.0, call=c.call_out, epoch=0)) == [("gate", OPEN, 0, None, 3)]
 
 
 def test_a_fault_outside_a_round_only_says_where_the_gate_stands():
@@ -650,3 +650,29 @@ def test_a_fault_outside_a_round_only_says_where_the_gate_stands():
     assert described(c.faulted(1.0, error="x", seen=2)) == [("gate", OPEN, 0, None, 2)]
     refreshing(c, seen=3)
     assert described(c.faulted(2.0, error="x", epoch=5)) == [("gate", PAUSED, 0, None, 3)], "a stale task's fault"
+
+
+def test_another_tabs_end_ends_the_round_this_tab_runs():
+    c = make(cross_tab=True)
+    answered(c, 1, 0)  # the round waits for the cross-tab lock
+    assert described(c.remote(1.2, SIGNED_OUT, tab="t"))[-1] == ("gate", ENDED, 0, None, 1)
+    assert not c.refreshing
+    assert described(c.lock_acquired(1.5, epoch=0)) == [("gate", ENDED, 0, None, 1)], "no call for a session that ended"
+
+
+def test_a_round_calls_only_once_a_stale_call_still_out_has_landed():
+    # Two calls out at once would present one refresh token twice: with rotation, the server
+    # revokes the whole family. After a fault the first call is stale, but it may still be out.
+    c = make()
+    assert answered(c, 1, 0)[0] == ("start-refresh", 1, "401", 0)
+    c.faulted(1.1, error="x")
+    assert answered(c, 2, 0, seen=2) == [
+        ("emit", "refresh-start", {"reason": "401", "attempt": 1}),  # no call yet: one is out
+        ("recall", 0),
+        ("verdict", 2, REPLAY, None),
+        ("gate", PAUSED, 0, None, 2),
+    ]
+    landed = c.refresh_answered(1.5, RefreshAnswer(200), epoch=0, call=1)  # the stale one comes back
+    assert described(landed) == [("start-refresh", 1, "401", 1), ("gate", PAUSED, 0, None, 2)]
+    assert landed[0].call == 2
+    assert described(c.refresh_answered(2.0, RefreshAnswer(200), epoch=1, call=2))[-1] == ("gate", OPEN, 1, None, 2)

@@ -12,36 +12,45 @@ and faults (a report no one could decide on, a refresh task that raised).
 
 Checked after every step:
 
-- the resume invariant (coordinator.py): once the coordinator has read every report, the
-  engine's gate is paused only while a refresh round runs, and holds no request when none
-  does; an open gate sends with the coordinator's generation;
+- the resume invariant (coordinator.py): a refresh round runs only while the session is live;
+  once the coordinator has read every report, the engine's gate is paused only while a round
+  runs and holds no request when none does (beyond what waits for a connection slot); an open
+  gate sends with the coordinator's generation and the token it commanded;
 - the engine carries out every command (apply() never says it could not);
-- one refresh call at a time per epoch, at most ``refresh_retries + 1`` per round;
+- one refresh call on the wire at a time, of whatever epoch (two would present one refresh
+  token twice), at most ``refresh_retries + 1`` per round, none while the session is over;
 - no request is sent more than twice (once, and one replay);
-- nothing is sent while the session is over (after "session-expired" or a sign-out) until a
-  sign-in; "session-expired" (or "no-session") fires once per end.
+- as the coordinator's own events tell it (not as its code would): nothing is sent from
+  "session-expired" (or "no-session", or this tab's sign-out) until a sign-in or a "refresh",
+  and "session-expired" fires once per end.
+
+The cross-tab marker and messages go through the real tabs.py (over the fake browser's
+storage); the refresh answers through inputs.py; the engine is engine.js.
 
 At the end the driver lets everything finish (reports, locks, refresh calls, timers, answers)
 and the engine must hold nothing: every request settled, nothing waits for ever.
 
-Each interleaving is a string of bytes that hypothesis draws: the driver reads its choices
-from it (which rule, which call, which answer), so hypothesis shrinks a failure to a short
-string, and so to a short story, which the failure prints step by step. (A rule-based state
-machine read the same choices at about ten times the cost per step; at 10,000 interleavings
-per run that was most of the suite's time.) ``derandomize=True`` and ``database=None`` keep CI
-deterministic; AUTHFETCH_FUZZ_EXAMPLES=100000 runs a longer search.
+Each interleaving is a string of bytes from a seed that hypothesis draws: the driver reads its
+choices from it (which rule, which call, which answer); a failure is shrunk to fewer choices,
+so to a short story, which it prints step by step. (A rule-based state machine read the same
+choices at about ten times the cost per step; hypothesis's own byte strings lean to small
+values, and missed an interleaving that uniform bytes find.) ``derandomize=True`` and
+``database=None`` keep CI deterministic; AUTHFETCH_FUZZ_EXAMPLES=100000 runs a longer search.
 """
 
 import json
 import os
+import random
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authfetch import inputs
-from authfetch.config import COORDINATED, CREDENTIALED, ONCE, RECALLABLE
+from authfetch.config import COORDINATED, CREDENTIALED, ONCE, PACED, RECALLABLE
 from authfetch.coordinator import LIVE, Coordinator
 from authfetch.session import for_engine
+from authfetch.tabs import TabSync
+from authfetch.testing import FakeBrowser, FakeTransport
 from tests.support.engine_host import EngineHost
 
 EXAMPLES = int(os.environ.get("AUTHFETCH_FUZZ_EXAMPLES", "10000"))
@@ -49,7 +58,7 @@ STEPS = 30  # rules per interleaving at most (then everything is let finish)
 PROFILE = 1
 ORIGIN = "https://app.test"
 REFRESH = 1_000_000  # refresh calls are numbered from here, requests from 1
-SETTINGS = {"maxInFlight": None, "pacedOrigin": ORIGIN}
+LIMITS = [None, None, 2]  # max_in_flight: none, or two paced requests in the browser's hands
 
 GOOD = json.dumps({"data": {"accessToken": "tok-new", "expiresIn": 20}})
 # Refresh answers as a server may send them: (status, body text, or None for over the limit).
@@ -75,7 +84,7 @@ ANSWERS = [
     (429, None),
 ]
 RETRY_AFTER = [None, "1", "1e400", "-5", "soon"]
-MARKERS = [None, None, '{"n": 7, "lifetime": 20}', '{"n": 8}', '{"n": 9, "lifetime": "x"}',
+MARKERS = [None, None, '{"n": 7, "lifetime": 20, "tab": "t"}', '{"n": 8}', '{"n": 9, "lifetime": "x"}',
            '{"n": 10, "lifetime": 1e400}', '{"n": "11"}', "[1]", "not json"]
 MESSAGES = [
     {"type": "refreshed", "marker": {"n": 21, "lifetime": 20}, "tab": "t"},
@@ -123,7 +132,8 @@ class Driver:
 
     def run(self):
         pick = self.choose.pick
-        self.setup(pick([0, 1, 2]), pick([None, 5.0, 30.0]), pick([False, True]), pick([False, True]), 1 + self.choose.below(5))
+        self.setup(pick([0, 1, 2]), pick([None, 5.0, 30.0]), pick([False, True]), pick([False, True]), pick(LIMITS),
+                   1 + self.choose.below(5))
         for _ in range(STEPS):
             if not self.choose.left:
                 break
@@ -137,35 +147,35 @@ class Driver:
     def told(self, *what):
         self.story.append(" ".join(str(part) for part in what))
 
-    def setup(self, retries, leeway, bearer, cross_tab, out):
-        self.told("setup", f"retries={retries} leeway={leeway} bearer={bearer} cross_tab={cross_tab} out={out}")
+    def setup(self, retries, leeway, bearer, cross_tab, limit, out):
+        self.told("setup", f"retries={retries} leeway={leeway} bearer={bearer} cross_tab={cross_tab} limit={limit} out={out}")
         self.host = EngineHost.shared()
-        self.host.new(SETTINGS)
+        self.host.new({"maxInFlight": limit, "pacedOrigin": ORIGIN})
         self.bearer = bearer
+        self.limit = limit
         self.coordinator = Coordinator(
             refresh_retries=retries, leeway=leeway, random=lambda: 0.5, requires_token=bearer, cross_tab=cross_tab
         )
+        self.browser = FakeBrowser()  # its storage holds the marker tabs.py reads and writes
+        self.tabs = TabSync(FakeTransport(None, browser=self.browser), "authfetch:" + ORIGIN + "/refresh",
+                            lock_timeout=10, share_token=False, on_message=self.message_came)
         self.now = 0.0
         self.next_ident = 0
         self.next_refresh = REFRESH
         self.requests = {}  # ident -> how often it was sent
-        self.unsettled = set()  # what the engine holds, after the last step
+        self.unsettled = {}  # ident -> its state in the engine, after the last step
         self.gate_token = None  # the token of the last gate command
         self.open_calls = {}  # host call number -> ident (answered or aborted calls may linger)
         self.engine = {}  # the engine's state after the last step
         self.reports = []  # items reported, not yet read by the coordinator
         self.locks = []  # epochs waiting for the cross-tab lock
-        self.on_the_wire = {}  # refresh request ident -> epoch of its call
+        self.on_the_wire = {}  # refresh request ident -> (epoch, call) of a call sent, not yet told
         self.retry_timers = []
         self.wake_at = None
-        self.known_marker = None
-        self.expired_events = 0
-        self.ends_of_session = 0
-        self.over = False  # the session ended, and nothing revived it yet
-        self.closed = False
+        self.over = False  # as the events tell it: the session ended, and nothing revived it yet
         self.step(["profile", PROFILE, json.dumps({"refreshOn": [401], "headers": [], "bearer": bearer})])
         for _ in range(out):  # every run starts with requests out, so there is something to decide
-            self.send(safe=self.next_ident % 2 == 0, replayable=True, count=1, timeout=None)
+            self.send(safe=self.next_ident % 2 == 0, replayable=True, count=1, timeout=None, paced=True)
 
     # -- the engine, one step at a time -----------------------------------------------------------
 
@@ -184,18 +194,20 @@ class Driver:
         for text in answer["batches"]:
             self.reports += json.loads(text)
         self.engine = answer["state"]
-        self.unsettled = {ident for ident, _, _, _ in answer["requests"]}
+        self.unsettled = {ident: state for ident, state, _, _ in answer["requests"]}
         for ident, outcome in answer["settled"]:
             if ident in self.on_the_wire and isinstance(outcome, str):  # the refresh call failed
-                epoch = self.on_the_wire.pop(ident)
-                self.apply(self.coordinator.refresh_failed(self.now, error=outcome, epoch=epoch, waiting=self.waiting()))
+                epoch, call = self.on_the_wire.pop(ident)
+                self.apply(self.coordinator.refresh_failed(self.now, error=outcome, epoch=epoch, call=call, waiting=self.waiting()))
         return answer
 
     def apply(self, commands):
         """Carry the commands out as session.py does: the engine's in order, a refresh call
         sent through the engine where StartRefresh stands, the rest noted for later rules."""
-        gates = [c for c in commands if c.kind == "gate"]
-        assert gates == commands[-1:], [c.kind for c in commands]
+        c = self.coordinator
+        gates = [command for command in commands if command.kind == "gate"]
+        assert gates == commands[-1:], [command.kind for command in commands]
+        assert not c.refreshing or c.session == LIVE, "a refresh round runs for a session that is over"
         operations, group = [], []
         for command in commands:
             kind = command.kind
@@ -207,32 +219,44 @@ class Driver:
                 elif kind == "schedule":
                     self.wake_at = None if command.delay is None else self.now + command.delay
                 continue
+            if kind in ("take-lock", "start-refresh", "retry-refresh"):
+                assert c.session == LIVE, f"{kind} for a session that is over"
             if kind == "take-lock":
                 self.locks.append(command.epoch)
             elif kind == "start-refresh":
-                assert command.epoch not in self.on_the_wire.values(), "a second refresh call of one epoch"
-                assert command.attempt <= self.coordinator.refresh_retries + 1
+                assert not self.on_the_wire, f"a second refresh call while {self.on_the_wire} is out"
+                assert command.attempt <= c.refresh_retries + 1
                 if group:
                     operations.append(["apply", json.dumps(group, allow_nan=False)])
                     group = []
                 self.next_refresh += 1
-                self.on_the_wire[self.next_refresh] = command.epoch
+                self.on_the_wire[self.next_refresh] = (command.epoch, command.call)
                 url = f"{ORIGIN}/refresh/r{self.next_refresh}"
                 operations.append(["submit", self.next_refresh, PROFILE, url, "POST", None, CREDENTIALED, None])
             elif kind == "retry-refresh":
                 assert command.delay > 0
                 self.retry_timers.append(command.epoch)
-            elif kind == "announce" and command.what in ("refreshed", "signed-in"):
-                self.known_marker = {"n": 100 + self.coordinator.generation, "lifetime": command.lifetime, "tab": "me"}
-            elif kind == "emit" and command.name in ("session-expired", "no-session"):
-                self.expired_events += 1
+            elif kind == "announce":
+                self.tabs.announce(command.what, command.lifetime, command.token)
+            elif kind == "emit":
+                self.event(command.name)
         if group:
             operations.append(["apply", json.dumps(group, allow_nan=False)])  # strict JSON, as the engine reads it
         self.step(*operations)
 
+    def event(self, name):
+        if name in ("session-expired", "no-session"):
+            assert not self.over, f"{name} fired twice for one end"
+            self.over = True
+        elif name == "refresh":
+            self.over = False
+
     def waiting(self):
         """What the engine's pending() says: the coordinated requests not yet settled."""
         return len([ident for ident in self.unsettled if ident < REFRESH])
+
+    def calls_out(self):
+        return [call for _, call in self.on_the_wire.values()]
 
     def deliver(self, count):
         batch, self.reports = self.reports[:count], self.reports[count:]
@@ -250,26 +274,26 @@ class Driver:
     def refresh_calls_out(self):
         return sorted(number for number, ident in self.open_calls.items() if ident in self.on_the_wire)
 
-    def end_by_the_server(self, epoch):
-        if epoch == self.coordinator.epoch:
-            if self.coordinator.session == LIVE:
-                self.ends_of_session += 1
-            self.over = True
+    def message_came(self, what, token, lifetime, tab, fresh):
+        """tabs.py read a message of the right shape: session.py hands it to the coordinator."""
+        if what == "signed-in" and (token or not self.bearer):
+            self.over = False  # another tab signed in, and this tab may use it (README: cross_tab)
+        self.apply(self.coordinator.remote(self.now, what, token=token, lifetime=lifetime, tab=tab, fresh=fresh))
 
     # -- rules: requests and their answers --------------------------------------------------------
 
     def submit(self):
         pick = self.choose.pick
-        self.send(pick([False, True]), pick([True, True, False]), pick([1, 2, 3]), pick([None, None, 500]))
+        self.send(pick([False, True]), pick([True, True, False]), pick([1, 2, 3]), pick([None, None, 500]), pick([True, False]))
 
-    def send(self, safe, replayable, count, timeout):
-        self.told("submit", f"safe={safe} replayable={replayable} count={count} timeout={timeout}")
+    def send(self, safe, replayable, count, timeout, paced):
+        self.told("submit", f"safe={safe} replayable={replayable} count={count} timeout={timeout} paced={paced}")
         operations = []
         for _ in range(count):
             self.next_ident += 1
             ident = self.next_ident
             self.requests[ident] = 0
-            flags = CREDENTIALED | COORDINATED
+            flags = CREDENTIALED | COORDINATED | (PACED if paced else 0)
             if safe and replayable:
                 flags |= RECALLABLE
             if not replayable:
@@ -300,7 +324,12 @@ class Driver:
         self.told("reports no one could decide on:", batch)
         held = [item[1] for item in batch if item[0] == "answered"]
         seen = max([item[5] for item in batch if item[0] == "answered"] + [item[1] for item in batch if item[0] == "due"] + [0])
-        self.apply(self.coordinator.faulted(self.now, error="injected", held=held, seen=seen))
+        self.apply(self.coordinator.faulted(self.now, error="injected", held=held, seen=seen, calls_out=self.calls_out()))
+
+    def a_decision_raises(self):
+        """session.py's _input: any other input that raised (a timer, a message) is faulted."""
+        self.told("a decision raised")
+        self.apply(self.coordinator.faulted(self.now, error="injected", calls_out=self.calls_out()))
 
     def unsettled_requests(self):
         return sorted(ident for ident in self.unsettled if ident < REFRESH)
@@ -324,27 +353,23 @@ class Driver:
         if not granted:
             self.apply(self.coordinator.lock_failed(self.now, epoch=epoch, error="not granted", waiting=self.waiting()))
             return
-        found = inputs.marker(marker)
-        renewed = found is not None and found != self.known_marker
-        if renewed:
-            self.known_marker = found
-        self.apply(self.coordinator.lock_acquired(self.now, epoch=epoch, renewed_elsewhere=renewed,
-                                                  lifetime=found["lifetime"] if renewed else None))
+        if marker is not None:
+            self.browser.storage[self.tabs.name] = marker  # another tab's (or another version's)
+        renewed, lifetime = self.tabs.renewal()
+        self.apply(self.coordinator.lock_acquired(self.now, epoch=epoch, renewed_elsewhere=renewed, lifetime=lifetime))
 
     def the_refresh_call_is_answered(self):
         """Its body as the session would read it: the text, or None beyond the limit."""
         number = self.choose.pick(self.refresh_calls_out())
         answer, retry_after = self.choose.pick(ANSWERS), self.choose.pick(RETRY_AFTER)
         ident = self.open_calls.pop(number)
-        epoch = self.on_the_wire.pop(ident)
+        epoch, call = self.on_the_wire.pop(ident)
         status, text = answer
         self.told("refresh call", ident, "of epoch", epoch, "answered", status, repr(text)[:60], "retry-after", retry_after)
         self.step(["answer", number, status, text or ""])
         parsed = inputs.refresh_answer(status, text, content_type="text/html" if text and "<" in text else None,
                                        retry_after_text=retry_after)
-        if status in (400, 401, 403) or parsed.reused:
-            self.end_by_the_server(epoch)
-        self.apply(self.coordinator.refresh_answered(self.now, parsed, epoch=epoch, waiting=self.waiting(), seen=True))
+        self.apply(self.coordinator.refresh_answered(self.now, parsed, epoch=epoch, call=call, waiting=self.waiting(), seen=True))
 
     def the_refresh_call_fails_or_its_task_raises(self):
         how = self.choose.pick(["network", "raised"])
@@ -354,8 +379,9 @@ class Driver:
             self.step(["fail", number, "reset"])
             return
         # session.py's _call: whatever the way raises is faulted; its answer comes to nothing
-        epoch = self.on_the_wire.pop(self.open_calls[number])
-        self.apply(self.coordinator.faulted(self.now, error="MemoryError (injected)", epoch=epoch))
+        epoch, call = self.on_the_wire.pop(self.open_calls[number])
+        self.apply(self.coordinator.faulted(self.now, error="MemoryError (injected)", epoch=epoch, call=call,
+                                            calls_out=self.calls_out()))
 
     def a_retry_timer_fires(self):
         epoch = self.retry_timers.pop(0)
@@ -386,28 +412,14 @@ class Driver:
             body = {"sign-in": {"data": {"accessToken": "tok-s"}}, "sign-in-lifetime": {"data": {"accessToken": "tok-s", "expiresIn": 20}},
                     "sign-in-bad": {"data": {"accessToken": "bad\ntoken", "expiresIn": 1e400}}}[what]
             token, lifetime = inputs.sign_in_answer(text_of(body), "data.accessToken")
-            self.over = False
+            self.over = False  # a sign-in revives the session
             self.apply(c.signed_in(self.now, token=token, lifetime=lifetime))
         elif what == "sign-out":
-            self.over = True
+            self.over = True  # this tab signed out: nothing is sent until a sign-in
             self.apply(c.end_session())
         elif what == "message":
-            found = inputs.message(text_of(message))
-            if found is None:
-                return  # of the wrong shape: ignored at the edge
-            kind, marker, token, tab = found
-            fresh = marker is None or marker != self.known_marker
-            if marker is not None:
-                self.known_marker = marker
-            if kind in ("session-expired", "signed-out"):
-                if c.session == LIVE:
-                    self.ends_of_session += 1
-                self.over = True
-            elif not (self.bearer and not token) and (kind == "signed-in" or fresh):
-                self.over = False
-            self.apply(c.remote(self.now, kind, token=token, lifetime=marker["lifetime"] if marker else None, tab=tab, fresh=fresh))
+            self.tabs._received(text_of(message))  # tabs.py reads it; message_came() if of the right shape
         else:
-            self.closed = True
             self.apply(c.close(self.now))
 
     # -- invariants -------------------------------------------------------------------------------
@@ -418,18 +430,18 @@ class Driver:
         c = self.coordinator
         if self.engine["gate"] == "paused":
             assert c.refreshing, f"the engine stays paused with no refresh round to reopen it: {self.engine}"
-        if not c.refreshing and c.session == LIVE:
-            assert self.engine["queued"] == 0, f"requests held with no refresh round running: {self.engine}"
+        if not c.refreshing and c.session == LIVE and self.engine["queued"]:
+            paced_out = len([i for i, state in self.unsettled.items() if i < REFRESH and state == "flying"])
+            assert self.limit is not None and paced_out >= self.limit, f"requests held with no refresh round: {self.engine}"
         if self.engine["gate"] == "open":
             assert self.engine["generation"] == c.generation
 
     def nothing_is_sent_while_the_session_is_over(self):
         if self.over and not self.reports:
             assert self.coordinator.session != LIVE and self.engine["gate"] == "ended", (self.engine, self.coordinator.session)
-        assert self.expired_events == self.ends_of_session, "session-expired must fire once per end"
 
     def teardown(self):
-        """Let everything finish: the engine must hold nothing at the end."""
+        """Let everything finish: the engine must hold nothing at the end, no round may run."""
         self.told("-- everything is let finish")
         for _ in range(300):
             if self.reports:
@@ -438,9 +450,9 @@ class Driver:
                 self.apply(self.coordinator.lock_acquired(self.now, epoch=self.locks.pop(0)))
             elif self.refresh_calls_out():
                 number = self.refresh_calls_out()[0]
-                epoch = self.on_the_wire.pop(self.open_calls.pop(number))
+                epoch, call = self.on_the_wire.pop(self.open_calls.pop(number))
                 self.step(["answer", number, 200, GOOD])
-                self.apply(self.coordinator.refresh_answered(self.now, inputs.refresh_answer(200, GOOD), epoch=epoch))
+                self.apply(self.coordinator.refresh_answered(self.now, inputs.refresh_answer(200, GOOD), epoch=epoch, call=call))
             elif self.retry_timers:
                 self.apply(self.coordinator.retry_refresh(self.now, epoch=self.retry_timers.pop(0), waiting=self.waiting()))
             elif self.open_calls:
@@ -453,10 +465,12 @@ class Driver:
                     break
             else:
                 break
+        c = self.coordinator
         assert not self.unsettled, (
-            f"requests never settled: {sorted(self.unsettled)} (engine {self.engine}, refreshing "
-            f"{self.coordinator.refreshing}, session {self.coordinator.session})"
+            f"requests never settled: {sorted(self.unsettled.items())} (engine {self.engine}, refreshing "
+            f"{c.refreshing}, session {c.session})"
         )
+        assert not c.refreshing and self.engine["gate"] != "paused", f"a round left running: {self.engine}"
 
 
 # (rule, when it can be taken, weight): the refresh's own steps weigh more, so that rounds run
@@ -466,6 +480,7 @@ RULES = [
     (Driver.an_answer_comes, lambda d: d.request_calls(), 2),
     (Driver.reports_arrive, lambda d: d.reports, 2),
     (Driver.a_report_no_one_could_decide_on, lambda d: d.reports, 1),
+    (Driver.a_decision_raises, lambda d: d.coordinator.refreshing, 1),
     (Driver.a_request_is_cancelled_or_times_out, lambda d: d.unsettled_requests(), 1),
     (Driver.the_lock_is_granted_or_not, lambda d: d.locks, 3),
     (Driver.the_refresh_call_is_answered, lambda d: d.refresh_calls_out(), 4),
@@ -475,11 +490,40 @@ RULES = [
 ]
 
 
-@settings(max_examples=EXAMPLES, suppress_health_check=list(HealthCheck), **DETERMINISTIC)
-@given(st.binary(min_size=1, max_size=8 * STEPS))
-def test_the_coordinator_and_the_engine_settle_every_request(choices):
+def failure_of(choices):
+    """The first line of what a run on ``choices`` fails with (None if it passes), and its story."""
     driver = Driver(Choices(choices))
     try:
         driver.run()
     except AssertionError as failure:
-        raise AssertionError(f"{failure}\n\nthe story:\n  " + "\n  ".join(driver.story)) from None
+        return str(failure).split("\n")[0], driver.story
+    return None, driver.story
+
+
+def shrunk(choices, failure):
+    """Fewer choices that fail the same way: chunks taken out while the failure stays."""
+    chunk = max(1, len(choices) // 2)
+    while chunk >= 1:
+        at, smaller = 0, False
+        while at < len(choices):
+            candidate = choices[:at] + choices[at + chunk:]
+            if candidate and failure_of(candidate)[0] == failure:
+                choices, smaller = candidate, True
+            else:
+                at += chunk
+        if not smaller:
+            chunk //= 2
+    return choices
+
+
+@settings(max_examples=EXAMPLES, suppress_health_check=list(HealthCheck), **DETERMINISTIC)
+@given(st.integers(0, 2**64 - 1), st.integers(1, 8 * STEPS))
+def test_the_coordinator_and_the_engine_settle_every_request(seed, length):
+    # Hypothesis picks the seed; the choices are uniform bytes from it (its own draws lean to
+    # small values, which kept some interleavings out of 10,000 examples), shrunk here on failure.
+    choices = random.Random(seed).randbytes(length)
+    failure, story = failure_of(choices)
+    if failure is not None:
+        choices = shrunk(choices, failure)
+        _, story = failure_of(choices)
+        raise AssertionError(f"{failure}\n\nthe story (choices {choices!r}):\n  " + "\n  ".join(story))

@@ -283,81 +283,139 @@ def broken_once(target, name, where, at=1):
     return calls
 
 
-# (where, how to reach it from (session, wire), attribute, the run needs cross_tab, which call)
-REFRESH_PATH = [
-    ("taking the cross-tab lock", lambda s, w: s.tabs, "lock", True),
-    ("starting the call under the lock", lambda s, w: session_module, "spawn", True, 2),
-    ("reading the marker under the lock", lambda s, w: s.tabs, "renewal", True),
-    ("the coordinator's lock_acquired", lambda s, w: s.coordinator, "lock_acquired", True),
-    ("sending the refresh call", lambda s, w: w, "submit", False),
-    ("reading the refresh answer's body", lambda s, w: w, "bounded", False),
-    ("reading the refresh answer's headers", lambda s, w: w, "headers", False),
-    ("reading the answer at the edge", lambda s, w: session_module.inputs, "refresh_answer", False),
-    ("the coordinator's refresh_answered", lambda s, w: s.coordinator, "refresh_answered", False),
-    ("telling the other tabs", lambda s, w: s.tabs, "announce", True),
-    ("carrying out the commands", lambda s, w: w, "apply", False),
-    ("starting the refresh task", lambda s, w: session_module, "spawn", False),
-    ("emitting an event", lambda s, w: s, "_emit", False),
-]
-REPORT_PATH = [
-    ("the coordinator's answered", lambda s, w: s.coordinator, "answered", False),
-    ("deciding on the batch", lambda s, w: s, "_decide", False),
-    ("the coordinator's faulted, after answered raised", None, None, False),
+class Step:
+    """Where to raise: ``reach(session, wire)`` has ``name``; its ``at``-th call raises. ``tabs``:
+    the run needs the cross-tab lock; ``script``: the refresh endpoint's answers first."""
+
+    def __init__(self, where, reach, name, *, tabs=False, at=1, script=()):
+        self.where, self.reach, self.name, self.tabs, self.at, self.script = where, reach, name, tabs, at, script
+
+
+STEPS = [
+    # the refresh path
+    Step("taking the cross-tab lock", lambda s, w: s.tabs, "lock", tabs=True),
+    Step("starting the call under the lock", lambda s, w: session_module, "spawn", tabs=True, at=2),
+    Step("reading the marker under the lock", lambda s, w: s.tabs, "renewal", tabs=True),
+    Step("the coordinator's lock_acquired", lambda s, w: s.coordinator, "lock_acquired", tabs=True),
+    Step("sending the refresh call", lambda s, w: w, "submit"),
+    Step("reading the refresh answer's body", lambda s, w: w, "bounded"),
+    Step("reading the refresh answer's headers", lambda s, w: w, "headers"),
+    Step("reading the answer at the edge", lambda s, w: session_module.inputs, "refresh_answer"),
+    Step("counting what waits, for the decision", lambda s, w: w, "pending"),
+    Step("the coordinator's refresh_answered", lambda s, w: s.coordinator, "refresh_answered"),
+    Step("the coordinator's refresh_failed", lambda s, w: s.coordinator, "refresh_failed", script=("drop",)),
+    Step("arming the retry timer", lambda s, w: session_module, "call_later", script=("drop",)),
+    Step("the coordinator's retry_refresh", lambda s, w: s.coordinator, "retry_refresh", script=("drop",)),
+    Step("telling the other tabs", lambda s, w: s.tabs, "announce", tabs=True),
+    Step("carrying out the commands", lambda s, w: w, "apply"),
+    Step("starting the refresh task", lambda s, w: session_module, "spawn"),
+    Step("emitting an event", lambda s, w: s, "_emit"),
+    # the report path
+    Step("the coordinator's answered", lambda s, w: s.coordinator, "answered"),
+    Step("the coordinator's answered, after the round began", lambda s, w: s.coordinator, "answered", at=2),
+    Step("deciding on the batch", lambda s, w: s, "_decide"),
 ]
 
 
-@pytest.mark.parametrize("where, reach, name, tabs, at", [step + (1,) * (5 - len(step)) for step in REFRESH_PATH + REPORT_PATH],
-                         ids=[step[0] for step in REFRESH_PATH + REPORT_PATH])
-def test_an_exception_at_each_step_leaves_nothing_waiting(where, reach, name, tabs, at):
+@pytest.mark.parametrize("step", STEPS, ids=[step.where for step in STEPS])
+def test_an_exception_at_each_step_leaves_nothing_waiting(step):
     async def scenario():
-        server = Server()
-        api, session, wire = make(server, tabs=tabs)
+        server = Server(*step.script)
+        api, session, wire = make(server, tabs=step.tabs)
+        wire.waiting = 3  # the engine would hold them: a failed call is worth retrying
         seen = events(api)
-        if reach is None:  # answered raises, and so does the first faulted: the engine has the last word
-            broken_once(session.coordinator, "answered", where)
-            calls = broken_once(session.coordinator, "faulted", where)
-            with pytest.raises(RuntimeError):
-                burst(wire)
-            return server, session, wire, seen, calls, None
-        calls = broken_once(reach(session, wire), name, where, at)
+        calls = broken_once(step.reach(session, wire), step.name, step.where, step.at)
         burst(wire)
-        assert await quiet(), f"tasks still running after a fault {where}: {busy()}"
+        assert await quiet(5), f"tasks still running after a fault {step.where}: {busy()}"
         first = list(wire.applied)
         # And the session works on: the next 401 of the credential refreshes and replays it.
         wire.report(["answered", 7, session.coordinator.generation, False, True, 2])
-        assert await quiet(), f"tasks still running after the next 401: {busy()}"
-        return server, session, wire, seen, calls, first
+        assert await quiet(5), f"tasks still running after the next 401: {busy()}"
+        return session, wire, seen, calls, first
 
-    server, session, wire, seen, calls, first = run(scenario())
-    assert calls == [where], "the fault was not reached: the test would prove nothing"
-    if first is None:
-        # The exception reached the engine, whose orphaned() settles that batch (tests/engine).
-        assert not verdicts(wire)
-        return
+    session, wire, seen, calls, first = run(scenario())
+    assert calls == [step.where], "the fault was not reached: the test would prove nothing"
     later = wire.applied[len(first):]
     wire.applied = first
     nothing_waits(session, wire)
     faulted = [error for name, error in seen if name == "refresh-failed"]
-    assert not faulted or "injected at " + where in faulted[0], seen
+    assert not faulted or "injected at " + step.where in faulted[0], seen
     wire.applied = later
     assert list(verdicts(wire)) == [7] and gates(wire)[-1][1] == "open", later
-    assert not session.coordinator.refreshing
-    if tabs:
+    assert not session.coordinator.refreshing and session.coordinator.call_out is None
+    if step.tabs:
         assert not any(session.tabs.transport.browser.locks.values()), "the cross-tab lock was left taken"
 
 
-@pytest.mark.parametrize("where, name", [("wake", "wake"), ("timer", "timer"), ("another tab's message", "remote")])
-def test_an_exception_in_any_other_input_leaves_the_gate_decided(where, name):
+def test_when_even_faulted_fails_the_last_resort_settles_and_the_next_401_works():
     async def scenario():
-        api, session, wire = make(Server(), tabs=True)
+        api, session, wire = make(Server())
+        broken_once(session.coordinator, "answered", "answered", at=2)  # after the first began a round
+        calls = broken_once(session.coordinator, "faulted", "faulted")
+        burst(wire)
+        assert await quiet()
+        first = list(wire.applied)
+        wire.report(["answered", 7, session.coordinator.generation, False, True, 2])
+        assert await quiet()
+        return session, wire, calls, first
+
+    session, wire, calls, first = run(scenario())
+    assert calls == ["faulted"]
+    later = wire.applied[len(first):]
+    wire.applied = first
+    told = verdicts(wire)
+    assert [told[ident][-1][:2] for ident in (1, 2, 3)] == [["fail", "refresh-failed"]] * 3, told
+    assert gates(wire)[-1][1] == "open"
+    wire.applied = later
+    assert list(verdicts(wire)) == [7] and gates(wire)[-1][1] == "open" and not session.coordinator.refreshing
+
+
+def test_when_nothing_can_settle_a_report_the_exception_goes_back_to_the_engine():
+    async def scenario():
+        api, session, wire = make(Server())
+        broken_once(session.coordinator, "answered", "answered")
+        broken_once(session.coordinator, "faulted", "faulted")
+        broken_once(wire, "apply", "the last resort's apply")
+        with pytest.raises(RuntimeError, match="the engine settles it"):
+            burst(wire)  # engine.js's orphaned() then fails the batch and lifts its pause (tests/engine)
+
+    run(scenario())
+
+
+class Hold:
+    """A refresh endpoint that answers only when told (a round stays running meanwhile)."""
+
+    def __init__(self):
+        self.go = asyncio.Event()
+
+    async def __call__(self, sent):
+        if sent.url == REFRESH:
+            await self.go.wait()
+            return reply(200, json=GOOD)
+        return reply(200, json={"ok": True})
+
+
+@pytest.mark.parametrize("where, name", [("wake", "wake"), ("timer", "timer"), ("another tab's message", "remote")])
+def test_an_exception_in_any_other_input_ends_the_round_running(where, name):
+    async def scenario():
+        server = Hold()
+        api, session, wire = make(server, tabs=True)
+        burst(wire)
+        while not session.coordinator.call_out:
+            await asyncio.sleep(0.001)  # the round runs, its call is out
         calls = broken_once(session.coordinator, name, where)
         if name == "remote":
             session.tabs._received('{"type": "refreshed", "marker": {"n": 5}}')
+            await asyncio.sleep(0.01)
         else:
             getattr(session, "_timer" if name == "timer" else "wake")()
-        await quiet()
-        return session, wire, calls
+        ended = (session.coordinator.refreshing, list(wire.applied))
+        server.go.set()  # the stale call lands: ignored, but no longer out
+        assert await quiet()
+        return session, wire, calls, ended
 
-    session, wire, calls = run(scenario())
-    assert calls == [where]
-    assert gates(wire)[-1][1] == "open" and not session.coordinator.refreshing
+    session, wire, calls, (refreshing, applied) = run(scenario())
+    assert calls == [where] and not refreshing
+    assert ["failWaiting", "refresh-failed", f"authfetch failed on the way: RuntimeError: injected at {where} (in a decision)"] in applied
+    assert applied[-1][:2] == ["gate", "open"]
+    assert session.coordinator.generation == 0 and session.coordinator.call_out is None, "its late answer was stale"
