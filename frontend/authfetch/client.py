@@ -109,6 +109,8 @@ class AuthClient:
         """Detach this client: its listeners and its settings in the engine go; the last client
         of a session stops its timers and cross-tab channel. Requests already running still
         settle (those asked for before close() too); new ones raise UsageError."""
+        if self._closed:
+            return
         self._closed = True
         self._session.close(self)
 

@@ -264,6 +264,7 @@ class Coordinator:
         self.calls = 0  # refresh calls sent so far
         self.call_out = None  # the one on the wire, of whatever epoch (a stale one may still be)
         self.call_waits = False  # this round's call waits for that one to land
+        self.parked_refresh_at = None  # the renewal close() put aside, for reopen()
         self.stats = Stats()
 
     # -- inputs: what the engine reports ------------------------------------------------------
@@ -411,9 +412,10 @@ class Coordinator:
         has landed (``call``: the faulted call's number; ``calls_out``: the calls the driver
         knows are on the wire, since a StartRefresh lost with the fault never went out)."""
         self._forget_calls_not_out(calls_out)
-        landed = self._landed(call)
-        if self._stale(epoch):
-            return landed + [self.gate()]
+        if self._stale(epoch):  # a stale call's fault: the round that waited for it may call now
+            return self._landed(call) + [self.gate()]
+        if call is not None and call == self.call_out:
+            self.call_out = None  # landed, with the round it belonged to ending here: nothing to resume
         self.seen = max(self.seen, seen if isinstance(seen, int) else 0)
         message = "authfetch failed on the way: " + str(error)
         commands = []
@@ -424,14 +426,15 @@ class Coordinator:
             commands += self._give_up(None, message)[:-1]
         return commands + [self.gate()]
 
-    def abandon(self, seen=0, calls_out=()):
+    def abandon(self, seen=0, calls_out=(), call=None):
         """The last resort when ``faulted`` itself failed (a bug there): the round is dropped and
         nothing else is decided. Plain assignments only; returns the gate to set."""
         self.epoch += 1
         self.refreshing = False
         self.attempt = 0
         self.call_waits = False
-        if self.call_out not in calls_out:
+        self.recalled_generation = None
+        if self.call_out not in calls_out or self.call_out == call:
             self.call_out = None
         if isinstance(seen, int) and seen > self.seen:
             self.seen = seen
@@ -494,17 +497,26 @@ class Coordinator:
             commands.insert(-1, Announce(SIGNED_OUT))
         return commands
 
-    def reopen(self, now=None):
-        """A client came back before the session was let go: renew ahead of expiry again (from
-        the next credential on) and retry for the clients there are."""
+    def call_ended(self, now, call):
+        """The task of refresh call ``call`` is over, whatever it told (or failed to tell)
+        before: it is no longer on the wire, and a round that waited for it may call now."""
+        return self._landed(call) + [self.gate()]
+
+    def reopen(self, now):
+        """A client came back before the session was let go: renewals ahead of expiry resume
+        where close() left them, and retries are for the clients there are again."""
         self.closed = False
-        return [self.gate()]
+        self.refresh_at, self.parked_refresh_at = self.parked_refresh_at, None
+        if self.refresh_at is None or self.session != LIVE:
+            self.refresh_at = None
+            return [self.gate()]
+        return [Schedule(max(0.0, self.refresh_at - now)), self.gate()]
 
     def close(self, now=None):
         """No client is left. Requests still out settle as ever, but nothing is renewed ahead
         of expiry any more, and a refresh round with no request waiting gives up."""
         self.closed = True
-        self.refresh_at = None
+        self.parked_refresh_at, self.refresh_at = self.refresh_at, None
         return [Schedule(None), self.gate()]
 
     # -- the gate -----------------------------------------------------------------------------
@@ -549,10 +561,13 @@ class Coordinator:
         self.token = token
         self.known = True
         lifetime = self._lifetime(lifetime)
-        if lifetime is None or self.leeway is None or self.closed:
-            self.refresh_at = None
+        self.refresh_at = self.parked_refresh_at = None
+        if lifetime is None or self.leeway is None:
             return [Schedule(None)]
         ahead = min(self.leeway, lifetime / 2)
+        if self.closed:  # no client to renew for now; put aside, in case one comes back (reopen)
+            self.parked_refresh_at = now + lifetime - ahead
+            return [Schedule(None)]
         self.refresh_at = now + lifetime - ahead
         return [Schedule(lifetime - ahead)]
 
@@ -565,7 +580,7 @@ class Coordinator:
         if self.session != LIVE:
             return [FailWaiting(SESSION_EXPIRED), self.gate()]
         self.session = SIGNED_OUT if reason == SIGNED_OUT else ENDED
-        self.refresh_at = None
+        self.refresh_at = self.parked_refresh_at = None
         self.token = None
         self.known = False
         self._new_epoch()  # whatever round runs ends with the session (another tab's end too)

@@ -34,13 +34,13 @@ def session_for(options, transport):
     session = _sessions.get(key)
     if session is None:
         session = _sessions[key] = Session(options, transport)
-    elif not session.clients:  # closing, still settling what it held: one session, one refresh
-        session.reopen()
-    if session.options.mode != options.mode:
+    elif session.options.mode != options.mode:
         raise UsageError(
             f"mode={options.mode!r} conflicts with an existing client for {options.refresh_url} "
             f"(mode={session.options.mode!r}); clients sharing a refresh URL share one session"
         )
+    elif not session.clients:  # closing, still settling what it held: one session, one refresh
+        session.reopen()
     return session
 
 
@@ -61,8 +61,12 @@ def for_engine(command):
 
 
 def describe(error, where):
-    """An unexpected exception, in words, with where it happened."""
-    return f"{type(error).__name__}: {error} ({where})"
+    """An unexpected exception, in words, with where it happened (even one that cannot say
+    itself: a MemoryError while formatting must not take the fault path down)."""
+    try:
+        return f"{type(error).__name__}: {error} ({where})"
+    except Exception:
+        return f"{type(error).__name__} ({where})"
 
 
 class Session:
@@ -90,6 +94,7 @@ class Session:
         self._wake_timer = None
         self._holding = None  # the cross-tab lock's release, while lock_acquired is decided
         self._calls = []  # the numbers of the refresh calls on the wire (their tasks run)
+        self._retiring = False
         self.clients = []
         if hasattr(transport, "on_wake"):
             self._on_wake = self.wake
@@ -123,7 +128,9 @@ class Session:
         self._input(lambda now: self.coordinator.close(now))
         if hasattr(self.transport, "off_wake"):
             self.transport.off_wake(self._on_wake)  # the page's wake-up events must not reach it
-        spawn(self._retire())
+        if not self._retiring:
+            self._retiring = True
+            spawn(self._retire())
 
     def reopen(self):
         """A client came for this session while it was closing."""
@@ -132,10 +139,11 @@ class Session:
             self.transport.on_wake(self._on_wake)
 
     async def _retire(self):
-        while not self.clients:
-            if not (self.coordinator.refreshing or self._calls or self._holding or self.wire.pending()):
-                break
-            await sleep(RETIRE_CHECK)
+        try:
+            while not self.clients and self._busy():
+                await sleep(RETIRE_CHECK)
+        finally:
+            self._retiring = False
         if self.clients:
             return  # taken up again
         for key, session in list(_sessions.items()):
@@ -144,6 +152,13 @@ class Session:
         if self.tabs is not None:
             self.tabs.close()
         self.wire.close()
+
+    def _busy(self):
+        """Something is left to settle: a round, a refresh call, the lock, a request waiting."""
+        try:
+            return bool(self.coordinator.refreshing or self._calls or self._holding or self.wire.pending())
+        except Exception:  # whatever failed, let go rather than look for ever
+            return False
 
     def wake(self):
         self._input(lambda now: self.coordinator.wake(now))
@@ -285,28 +300,30 @@ class Session:
 
     # -- into the coordinator, and its commands out --------------------------------------------
 
-    def _input(self, decide, held=(), seen=0, call=None):
+    def _input(self, decide, held=(), seen=0, call=None, epoch=None):
         """``decide(now)``, a coordinator input with its values read inside, carried out. What
         raises on the way is ``faulted`` (``held``: the requests of a report that decision was
-        owed to, ``seen``: its trips; ``call``: the refresh call it was about, now landed).
+        owed to, ``seen``: its trips; ``call``, ``epoch``: the refresh call it was about).
         True once everything is settled as decided."""
         now = monotonic()
         try:
             commands = decide(now)
         except Exception as error:
-            return self._fault(describe(error, "in a decision"), held, seen, call=call)
+            return self._fault(describe(error, "in a decision"), held, seen, epoch=epoch, call=call)
         try:
             self._carry_out(commands)
         except Exception as error:  # part way: the verdicts of ``held`` may not have gone out
-            return self._fault(describe(error, "carrying out a decision"), held, seen, call=getattr(error, "call", call))
+            sent = getattr(error, "call", None)  # a StartRefresh that did not start: of this epoch
+            return self._fault(describe(error, "carrying out a decision"), held, seen,
+                               epoch=None if sent else epoch, call=sent or call)
         return True
 
     def _fault(self, error, held=(), seen=0, epoch=None, call=None):
         """The coordinator's ``faulted`` carried out (the engine ignores a verdict for a request
         that got its own). If even that fails, the last resort: the round is abandoned and a
         fixed batch fails what waits and sets the gate. False if nothing could be settled."""
-        print("authfetch: " + error)
         try:
+            print("authfetch: " + error)
             calls = list(self._calls)
             self._carry_out(
                 self.coordinator.faulted(monotonic(), error=error, held=held, seen=seen, epoch=epoch, call=call, calls_out=calls)
@@ -317,7 +334,7 @@ class Session:
         try:
             message = "authfetch failed on the way: " + error
             batch = [["verdict", ident, "fail", REFRESH_FAILED, message] for ident in held]
-            batch += [["failWaiting", REFRESH_FAILED, message], for_engine(self.coordinator.abandon(seen, self._calls))]
+            batch += [["failWaiting", REFRESH_FAILED, message], for_engine(self.coordinator.abandon(seen, self._calls, call))]
             self.wire.apply(batch)
             return True
         except Exception as last:
@@ -399,6 +416,8 @@ class Session:
                 self._calls.remove(call)
             if holding is not None:
                 _release(holding)
+            # Whatever this task told or failed to tell: the call is off the wire now.
+            self._input(lambda now: self.coordinator.call_ended(now, call))
 
     async def _refresh_call(self, epoch, call):
         """A credentialed POST outside the gate, so it never waits for itself."""
@@ -432,6 +451,7 @@ class Session:
                 now, answer, epoch=epoch, call=call, waiting=self.wire.pending(), seen=seen
             ),
             call=call,
+            epoch=epoch,
         )
 
     def _failed(self, epoch, call, seen, error):
@@ -440,6 +460,7 @@ class Session:
                 now, error=error, epoch=epoch, call=call, waiting=self.wire.pending(), seen=seen
             ),
             call=call,
+            epoch=epoch,
         )
 
     # -- sign in and out ------------------------------------------------------------------------

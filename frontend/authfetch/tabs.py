@@ -52,8 +52,9 @@ class TabSync:
         self.closed = False
 
     def close(self):
-        self.closed = True
-        self._channel.close()
+        if not self.closed:
+            self.closed = True
+            self._channel.close()
 
     async def lock(self):
         """Take the cross-tab lock (waiting at most lock_timeout); returns ``release()``."""

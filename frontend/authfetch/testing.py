@@ -168,7 +168,8 @@ class FakeTransport:
         return self._wire_factory(self, max_in_flight=max_in_flight, paced_origin=paced_origin)
 
     def on_wake(self, callback):
-        self._wake_callbacks.append(callback)
+        if callback not in self._wake_callbacks:
+            self._wake_callbacks.append(callback)
 
     def off_wake(self, callback):
         if callback in self._wake_callbacks:

@@ -331,9 +331,12 @@ class JsChannel:
         return str(module.post(self.channel_js, text)) if module else "engine.js is not loaded yet"
 
     def close(self):
+        if self._proxy is None:
+            return
         self.channel_js.onmessage = None
         self.channel_js.close()
         destroy(self._proxy)
+        self._proxy = None
 
 
 class BrowserTransport:
@@ -344,7 +347,8 @@ class BrowserTransport:
     def on_wake(self, callback):
         """Call ``callback()`` when the page becomes visible again or the browser goes online:
         timers sleep in background tabs and on suspended laptops, these events do not."""
-        self._wake_callbacks.append(callback)
+        if callback not in self._wake_callbacks:
+            self._wake_callbacks.append(callback)
         if self._wake_proxy is not None:
             return
         self._wake_proxy = create_proxy(self._woke)

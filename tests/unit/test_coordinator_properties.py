@@ -170,6 +170,7 @@ class Driver:
         self.reports = []  # items reported, not yet read by the coordinator
         self.locks = []  # epochs waiting for the cross-tab lock
         self.on_the_wire = {}  # refresh request ident -> (epoch, call) of a call sent, not yet told
+        self.tasks = set()  # the calls whose task runs (session.py's _calls): till after their outcome
         self.retry_timers = []
         self.wake_at = None
         self.over = False  # as the events tell it: the session ended, and nothing revived it yet
@@ -197,8 +198,7 @@ class Driver:
         self.unsettled = {ident: state for ident, state, _, _ in answer["requests"]}
         for ident, outcome in answer["settled"]:
             if ident in self.on_the_wire and isinstance(outcome, str):  # the refresh call failed
-                epoch, call = self.on_the_wire.pop(ident)
-                self.apply(self.coordinator.refresh_failed(self.now, error=outcome, epoch=epoch, call=call, waiting=self.waiting()))
+                self.tell(ident, "failed", outcome)
         return answer
 
     def apply(self, commands):
@@ -231,6 +231,7 @@ class Driver:
                     group = []
                 self.next_refresh += 1
                 self.on_the_wire[self.next_refresh] = (command.epoch, command.call)
+                self.tasks.add(command.call)
                 url = f"{ORIGIN}/refresh/r{self.next_refresh}"
                 operations.append(["submit", self.next_refresh, PROFILE, url, "POST", None, CREDENTIALED, None])
             elif kind == "retry-refresh":
@@ -256,7 +257,26 @@ class Driver:
         return len([ident for ident in self.unsettled if ident < REFRESH])
 
     def calls_out(self):
-        return [call for _, call in self.on_the_wire.values()]
+        return sorted(self.tasks)
+
+    def tell(self, ident, how, outcome):
+        """The refresh call's task tells the coordinator, as session.py's _call does: its
+        outcome (or a fault: its decision raised, or faulted raised too, and the last resort
+        runs), then, in any case, that the call is over."""
+        epoch, call = self.on_the_wire.pop(ident)
+        c = self.coordinator
+        if how == "answered":
+            self.apply(c.refresh_answered(self.now, outcome, epoch=epoch, call=call, waiting=self.waiting(), seen=True))
+        elif how == "failed":
+            self.apply(c.refresh_failed(self.now, error=outcome, epoch=epoch, call=call, waiting=self.waiting()))
+        elif how == "raised":
+            self.apply(c.faulted(self.now, error=outcome, epoch=epoch, call=call, calls_out=self.calls_out()))
+        else:  # the last resort: faulted itself raised
+            gate = for_engine(c.abandon(0, self.calls_out(), call))
+            self.gate_token = gate[3]
+            self.step(["apply", json.dumps([["failWaiting", "refresh-failed", "last resort"], gate])])
+        self.tasks.discard(call)
+        self.apply(c.call_ended(self.now, call))
 
     def deliver(self, count):
         batch, self.reports = self.reports[:count], self.reports[count:]
@@ -362,14 +382,15 @@ class Driver:
         """Its body as the session would read it: the text, or None beyond the limit."""
         number = self.choose.pick(self.refresh_calls_out())
         answer, retry_after = self.choose.pick(ANSWERS), self.choose.pick(RETRY_AFTER)
+        how = self.choose.pick(["answered"] * 6 + ["raised", "last resort"])
         ident = self.open_calls.pop(number)
-        epoch, call = self.on_the_wire.pop(ident)
         status, text = answer
-        self.told("refresh call", ident, "of epoch", epoch, "answered", status, repr(text)[:60], "retry-after", retry_after)
+        self.told("refresh call", ident, "of", self.on_the_wire[ident], "answered", status, repr(text)[:60],
+                  "retry-after", retry_after, "" if how == "answered" else "and its decision: " + how)
         self.step(["answer", number, status, text or ""])
         parsed = inputs.refresh_answer(status, text, content_type="text/html" if text and "<" in text else None,
                                        retry_after_text=retry_after)
-        self.apply(self.coordinator.refresh_answered(self.now, parsed, epoch=epoch, call=call, waiting=self.waiting(), seen=True))
+        self.tell(ident, how, parsed if how == "answered" else "RuntimeError (injected)")
 
     def the_refresh_call_fails_or_its_task_raises(self):
         how = self.choose.pick(["network", "raised"])
@@ -379,9 +400,19 @@ class Driver:
             self.step(["fail", number, "reset"])
             return
         # session.py's _call: whatever the way raises is faulted; its answer comes to nothing
-        epoch, call = self.on_the_wire.pop(self.open_calls[number])
-        self.apply(self.coordinator.faulted(self.now, error="MemoryError (injected)", epoch=epoch, call=call,
-                                            calls_out=self.calls_out()))
+        self.tell(self.open_calls[number], "raised", "MemoryError (injected)")
+
+    def the_epoch_changes_while_a_call_is_out(self):
+        """A sign-in, or a fault, while a refresh call is on the wire: that call is stale now,
+        and a new round's call must wait until it has landed."""
+        if self.choose.pick(["sign-in", "fault"]) == "sign-in":
+            self.told("sign-in while", self.on_the_wire, "is out")
+            self.over = False
+            self.apply(self.coordinator.signed_in(self.now, token="tok-s", lifetime=None))
+        else:
+            self.told("a fault while", self.on_the_wire, "is out")
+            self.apply(self.coordinator.faulted(self.now, error="injected", calls_out=self.calls_out()))
+        self.send(True, True, 1, None, True)  # and a request whose 401 would start a round
 
     def a_retry_timer_fires(self):
         epoch = self.retry_timers.pop(0)
@@ -450,9 +481,9 @@ class Driver:
                 self.apply(self.coordinator.lock_acquired(self.now, epoch=self.locks.pop(0)))
             elif self.refresh_calls_out():
                 number = self.refresh_calls_out()[0]
-                epoch, call = self.on_the_wire.pop(self.open_calls.pop(number))
+                ident = self.open_calls.pop(number)
                 self.step(["answer", number, 200, GOOD])
-                self.apply(self.coordinator.refresh_answered(self.now, inputs.refresh_answer(200, GOOD), epoch=epoch, call=call))
+                self.tell(ident, "answered", inputs.refresh_answer(200, GOOD))
             elif self.retry_timers:
                 self.apply(self.coordinator.retry_refresh(self.now, epoch=self.retry_timers.pop(0), waiting=self.waiting()))
             elif self.open_calls:
@@ -486,6 +517,7 @@ RULES = [
     (Driver.the_refresh_call_is_answered, lambda d: d.refresh_calls_out(), 4),
     (Driver.the_refresh_call_fails_or_its_task_raises, lambda d: d.refresh_calls_out(), 1),
     (Driver.a_retry_timer_fires, lambda d: d.retry_timers, 3),
+    (Driver.the_epoch_changes_while_a_call_is_out, lambda d: d.on_the_wire, 1),
     (Driver.something_else_happens, lambda d: True, 1),
 ]
 

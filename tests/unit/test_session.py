@@ -383,16 +383,27 @@ def test_when_nothing_can_settle_a_report_the_exception_goes_back_to_the_engine(
 
 
 class Hold:
-    """A refresh endpoint that answers only when told (a round stays running meanwhile)."""
+    """A refresh endpoint whose first call answers only when told (a round stays running
+    meanwhile); it counts its calls."""
 
     def __init__(self):
         self.go = asyncio.Event()
+        self.refresh_calls = 0
 
     async def __call__(self, sent):
         if sent.url == REFRESH:
-            await self.go.wait()
+            self.refresh_calls += 1
+            if self.refresh_calls == 1:
+                await self.go.wait()
             return reply(200, json=GOOD)
         return reply(200, json={"ok": True})
+
+
+async def until(condition, seconds=2.0):
+    deadline = monotonic() + seconds
+    while not condition():
+        assert monotonic() < deadline, "waited in vain"
+        await asyncio.sleep(0.001)
 
 
 @pytest.mark.parametrize("where, name", [("wake", "wake"), ("timer", "timer"), ("another tab's message", "remote")])
@@ -401,8 +412,7 @@ def test_an_exception_in_any_other_input_ends_the_round_running(where, name):
         server = Hold()
         api, session, wire = make(server, tabs=True)
         burst(wire)
-        while not session.coordinator.call_out:
-            await asyncio.sleep(0.001)  # the round runs, its call is out
+        await until(lambda: session.coordinator.call_out)  # the round runs, its call is out
         calls = broken_once(session.coordinator, name, where)
         if name == "remote":
             session.tabs._received('{"type": "refreshed", "marker": {"n": 5}}')
@@ -419,3 +429,55 @@ def test_an_exception_in_any_other_input_ends_the_round_running(where, name):
     assert ["failWaiting", "refresh-failed", f"authfetch failed on the way: RuntimeError: injected at {where} (in a decision)"] in applied
     assert applied[-1][:2] == ["gate", "open"]
     assert session.coordinator.generation == 0 and session.coordinator.call_out is None, "its late answer was stale"
+
+
+@pytest.mark.parametrize("faulted_too", [False, True], ids=["its decision raises", "and faulted raises too"])
+def test_a_stale_calls_fault_lets_the_round_that_waited_for_it_call(faulted_too):
+    # A 401 sends call 1; a sign-in starts a new epoch; a new 401's round waits for call 1 (two
+    # calls out would present one refresh token twice); call 1 lands and its decision raises.
+    async def scenario():
+        server = Hold()
+        api, session, wire = make(server)
+        burst(wire, idents=(1,))
+        await until(lambda: server.refresh_calls == 1)
+        session.signed_in(None, None)
+        wire.report(["answered", 2, session.coordinator.generation, False, True, 2])
+        assert session.coordinator.call_waits, "the round must wait for the call still out"
+        broken_once(session.coordinator, "refresh_answered", "refresh_answered")
+        if faulted_too:
+            broken_once(session.coordinator, "faulted", "faulted")
+        server.go.set()
+        assert await quiet()
+        first = (server.refresh_calls, session.coordinator.refreshing, session.coordinator.call_out)
+        wire.report(["answered", 3, session.coordinator.generation, False, True, 3])  # and the next 401
+        assert await quiet()
+        return server, session, wire, first
+
+    server, session, wire, (calls, refreshing, call_out) = run(scenario())
+    if faulted_too:  # the last resort dropped the round that waited; the next 401 calls at once
+        assert calls == 1 and not refreshing and call_out is None
+        assert server.refresh_calls == 2
+    else:  # the round that waited called once the stale one was off the wire
+        assert calls == 2 and not refreshing and call_out is None
+        assert server.refresh_calls == 3
+    assert not session.coordinator.refreshing and session.coordinator.call_out is None
+    assert gates(wire)[-1][1] == "open"
+
+
+def test_closing_twice_retires_once_and_a_client_of_another_mode_does_not_revive_a_closing_session():
+    async def scenario():
+        server = Hold()
+        api, session, wire = make(server)
+        burst(wire, idents=(1,))
+        await until(lambda: server.refresh_calls == 1)
+        api.close()
+        api.close()
+        with pytest.raises(session_module.UsageError):
+            AuthClient("/api", refresh_url="/api/refresh", transport=api.transport, mode="bearer")
+        assert session.coordinator.closed and session._on_wake not in api.transport._wake_callbacks
+        server.go.set()
+        await until(lambda: session not in session_module._sessions.values(), 3)
+        return session, wire
+
+    session, wire = run(scenario())
+    assert wire.listener is None
