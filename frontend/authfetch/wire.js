@@ -128,7 +128,8 @@ export function post(channel, text) {
 
 // -- answers Python reads by number ------------------------------------------------------------
 
-const MAX_KEPT = 2048; // unread answers kept at most; the oldest are dropped first
+const MAX_KEPT = 2048; // unread answers kept at most; the oldest are dropped first,
+const EVICT_BATCH = 64; // this many at a time
 
 function housekeeping(fn, ms) {
   const handle = setTimeout(fn, ms);
@@ -172,7 +173,10 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
   }
 
   function handed(item) {
-    // The body went to Python: let the Response go, keep what headers() and url() answer.
+    // The body went to Python: let the Response go, keep what headers() and url() answer
+    // (taken only now: reading them off every Response kept would cost each request).
+    item.headers = item.response.headers;
+    item.url = item.response.url;
     item.response = null;
     item.read = true;
   }
@@ -181,8 +185,8 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
     // The body's bytes (read once, by however many readers ask meanwhile), or undefined when the
     // answer is no longer kept or its body went to Python already.
     const item = kept.get(id);
+    if (item && item.large) return Promise.reject(new Error(`the answer's body is over ${item.large} bytes: authfetch read that much of it and stopped`));
     if (!item || (item.read && !item.body)) return Promise.resolve(undefined);
-    if (item.large) return Promise.reject(new Error(`the answer's body is over ${item.large} bytes: authfetch read that much of it and stopped`));
     if (!item.body) {
       item.body = item.response.arrayBuffer().then(
         (buffer) => {
@@ -234,7 +238,7 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
       reader.cancel().catch(() => {});
       if (!keepIt) {
         item.large = limit;
-        item.response = null;
+        handed(item);
       }
       return undefined;
     }
@@ -253,10 +257,13 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
   return {
     keep(response) {
       last = (last % (ID_WRAP - 1)) + 1;
-      kept.set(last, { response, headers: response.headers, url: response.url, at: clock(), body: null, read: false, large: 0 });
+      kept.set(last, { response, headers: null, url: null, at: clock(), body: null, read: false, large: 0 });
       if (kept.size > most) {
-        const [id, item] = kept.entries().next().value;
-        forget(id, item);
+        // The oldest go a batch at a time: one by one, at the cap, cost every request a walk.
+        for (const [id, item] of kept) {
+          if (kept.size <= most - EVICT_BATCH) break;
+          forget(id, item);
+        }
       }
       arm();
       return last;
@@ -275,11 +282,11 @@ export function createKeeper({ clock = () => performance.now(), setTimer, clearT
       bounded: (id, limit, timeoutMs, keepIt) => upTo(id, limit, timeoutMs, !!keepIt),
       headers(id) {
         const item = kept.get(id);
-        return item ? JSON.stringify([...item.headers]) : undefined;
+        return item ? JSON.stringify([...(item.response ? item.response.headers : item.headers)]) : undefined;
       },
       url(id) {
         const item = kept.get(id);
-        return item ? item.url : undefined;
+        return item ? (item.response ? item.response.url : item.url) : undefined;
       },
       take(id) {
         // The answer itself, for the embed's page (a sign-in: Python read a copy of it).
