@@ -13,7 +13,7 @@
 import { FLAGS, bodyKind } from "./authfetch/engine.js";
 
 // The library modules, kept in step with frontend/authfetch/ by scripts/sync_pyscript_files.py.
-const MODULES = [/* modules */"__init__.py", "bridge.py", "client.py", "compat.py", "config.py", "coordinator.py", "errors.py", "events.py", "ffi.py", "inputs.py", "models.py", "session.py", "sync.py", "tabs.py", "tokens.py", "transport.py", "urls.py"/* end */];
+const MODULES = [/* modules */"__init__.py", "bridge.py", "client.py", "compat.py", "config.py", "coordinator.py", "errors.py", "events.py", "ffi.py", "inputs.py", "models.py", "servers.py", "session.py", "sync.py", "tabs.py", "tokens.py", "transport.py", "urls.py"/* end */];
 const BOOT_TIMEOUT_MS = 60000;
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 const GAVE_UP = new Set(["session-expired", "refresh-failed", "non-replayable"]);
@@ -44,7 +44,13 @@ function settings() {
   const list = (value) => (value ? value.split(/[\s,]+/).filter(Boolean) : []);
   const options = { refresh_url: data.refreshUrl };
   if (data.baseUrl) options.base_url = data.baseUrl;
+  if (data.preset) options.server = data.preset; // simplejwt, dj-rest-auth, oauth2 (servers.py)
+  if (data.clientId) options.client_id = data.clientId;
+  if (data.scope) options.scope = data.scope;
   if (data.mode) options.mode = data.mode;
+  if (data.tokenField) options.token_field = data.tokenField;
+  if (data.shareToken) options.share_token = data.shareToken !== "false";
+  if (data.refreshTokenStorage) options.refresh_token_storage = data.refreshTokenStorage;
   if (data.allowedOrigins) options.allowed_origins = list(data.allowedOrigins);
   if (data.csrfCookie) options.csrf_cookie = data.csrfCookie;
   if (data.csrfHeader) options.csrf_header = data.csrfHeader;

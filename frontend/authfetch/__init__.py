@@ -18,5 +18,6 @@ from .errors import (
 )
 from .events import Event
 from .models import Headers, Request, Response
+from .servers import Server
 
 __version__ = "0.2.0"

@@ -16,6 +16,7 @@ from .compat import spawn
 from .ffi import ffi
 from .config import SIGN_IN, SIGN_OUT
 from .errors import AuthFetchError
+from .servers import Server
 
 create_proxy, to_js = ffi()
 
@@ -36,6 +37,9 @@ def boot():
         settings = json.loads(str(api_js._settings))
         options = settings["options"]
         base_url = options.pop("base_url", "")
+        preset, client_id, scope = options.pop("server", None), options.pop("client_id", None), options.pop("scope", None)
+        if preset is not None or client_id is not None or scope is not None:
+            options["server"] = Server.preset(preset or "tutorial", client_id=client_id, scope=scope)
         client = AuthClient(base_url, **options)
     except (AuthFetchError, TypeError, ValueError) as error:
         api_js._refused(str(error))

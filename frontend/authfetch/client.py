@@ -6,16 +6,15 @@
 
 import json as _json
 
-from . import inputs, tokens
+from . import inputs
 from .config import (
     COORDINATED,
-    DEFAULT_CSRF_COOKIE,
-    DEFAULT_CSRF_HEADER,
     DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_MODE,
     DEFAULT_REFRESH_ON,
     DEFAULT_REFRESH_TIMEOUT,
+    DEFAULT_REFRESH_TOKEN_STORAGE,
     DEFAULT_TIMEOUT,
+    FROM_SERVER,
     METHODS,
     ONCE,
     RECALLABLE,
@@ -31,6 +30,7 @@ from .coordinator import DEFAULT_LEEWAY, DEFAULT_REFRESH_RETRIES
 from .errors import UsageError
 from .events import EVENT_NAMES
 from .models import Headers, Request
+from .servers import DEFAULT_SERVER
 from .session import session_for
 from .tabs import DEFAULT_LOCK_TIMEOUT
 
@@ -50,10 +50,12 @@ class AuthClient:
         *,
         refresh_url,
         allowed_origins=(),
-        mode=DEFAULT_MODE,
-        token_field=tokens.DEFAULT_TOKEN_FIELD,
-        csrf_cookie=DEFAULT_CSRF_COOKIE,
-        csrf_header=DEFAULT_CSRF_HEADER,
+        server=DEFAULT_SERVER,
+        mode=FROM_SERVER,
+        token_field=FROM_SERVER,
+        csrf_cookie=FROM_SERVER,
+        csrf_header=FROM_SERVER,
+        refresh_token_storage=DEFAULT_REFRESH_TOKEN_STORAGE,
         refresh_on=DEFAULT_REFRESH_ON,
         no_refresh_for=(),
         login_url=None,
@@ -75,10 +77,12 @@ class AuthClient:
             base_url,
             refresh_url=refresh_url,
             allowed_origins=allowed_origins,
+            server=server,
             mode=mode,
             token_field=token_field,
             csrf_cookie=csrf_cookie,
             csrf_header=csrf_header,
+            refresh_token_storage=refresh_token_storage,
             refresh_on=refresh_on,
             no_refresh_for=no_refresh_for,
             login_url=login_url,
@@ -95,7 +99,7 @@ class AuthClient:
         )
         if self.options.csrf_cookie and self.options.csrf_header and not getattr(self.transport, "cookies_readable", lambda: True)():
             raise UsageError(
-                f"csrf_cookie={csrf_cookie!r}: this PyScript worker cannot read the page's cookies. "
+                f"csrf_cookie={self.options.csrf_cookie!r}: this PyScript worker cannot read the page's cookies. "
                 "Serve the page cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and "
                 "Cross-Origin-Embedder-Policy: require-corp) so PyScript gives workers the page's "
                 "document, or pass csrf_cookie=None if the server wants no CSRF header"
@@ -192,7 +196,7 @@ class AuthClient:
         started = monotonic()
         response = await self._session.perform(self._profile, request, flags & ~(SIGN_IN | SIGN_OUT | COORDINATED))
         if response.ok:
-            token = lifetime = None
+            token = lifetime = refresh = None
             # Its token and lifetime, from no more of the body than an answer can need, within
             # what is left of the call's timeout (the body counts, as for the refresh).
             left = None if request.timeout is None else int(max(0.0, request.timeout - (monotonic() - started)) * 1000)
@@ -202,14 +206,19 @@ class AuthClient:
                     response._text = text  # the caller's json() reads it from here
                 else:
                     inputs.note(f"the sign-in answer is over {inputs.SIGN_IN_ANSWER_LIMIT // 1024} KiB: its token was not read")
-                token, lifetime = inputs.sign_in_answer(text, self.options.token_field)
+                server = self.options.server
+                token, lifetime, refresh = inputs.sign_in_answer(
+                    text, self.options.token_field, server.login_refresh_field if server.in_body else None
+                )
             except Exception as error:  # signed in all the same; nothing is known of the token
                 inputs.note(f"could not read the sign-in answer: {error!r}")
-            self._session.signed_in(token, lifetime)
+            self._session.signed_in(token, lifetime, refresh)
         return response
 
     async def logout(self, url=None, *, timeout=_UNSET):
-        """Sign out: POST to the logout URL, then forget the credentials whatever it answered."""
+        """Sign out: POST to the logout URL, then forget the credentials whatever it answered.
+        Where the refresh token travels in the body, it goes in this body too, in the shape the
+        server's revocation takes (``server.logout_body``), unless the call brings a body."""
         target = url or self.options.logout_url
         if target is None:
             raise UsageError("logout needs a url (or logout_url= on the client)")
@@ -217,6 +226,15 @@ class AuthClient:
         return await self._sign_out(request, self.options.route(request.url))
 
     async def _sign_out(self, request, flags):
+        server = self.options.server
+        if server.in_body and request.content is None and request.native is None and request.stream is None:
+            # The server revokes the refresh token it is handed (Simple JWT's blacklist, RFC 7009).
+            shaped = server.logout_body(self._session.coordinator.refresh_token)
+            if shaped is not None:
+                request.content = shaped[0]
+                request.headers = Headers(list(request.headers.items()) if request.headers else [])
+                if "content-type" not in request.headers:
+                    request.headers.set("Content-Type", shaped[1])
         try:
             return await self._session.perform(self._profile, request, flags & ~(SIGN_IN | SIGN_OUT | COORDINATED))
         finally:

@@ -4,12 +4,25 @@ from . import urls
 from .inputs import header_problem
 from .coordinator import DEFAULT_LEEWAY, DEFAULT_REFRESH_RETRIES
 from .errors import UsageError
-from .tokens import DEFAULT_TOKEN_FIELD
+from .servers import DEFAULT_SERVER, Server
 
-DEFAULT_MODE = "cookie"
+
+
+class _FromServer:
+    def __repr__(self):
+        return "FROM_SERVER"
+
+
+# The default of mode, token_field, csrf_cookie and csrf_header: what the server's description says.
+FROM_SERVER = _FromServer()
+
 MODES = ("cookie", "bearer")
-DEFAULT_CSRF_COOKIE = "csrf_token"
-DEFAULT_CSRF_HEADER = "X-CSRF-Token"
+# Where a refresh token that travels in the body (Simple JWT, OAuth 2.0) is kept: this page's
+# memory (a reload signs the user out), or, opted in, sessionStorage, which any script on the
+# page can read (an XSS steals a token good for the refresh token's whole lifetime).
+MEMORY = "memory"
+SESSION_STORAGE = "sessionStorage"
+DEFAULT_REFRESH_TOKEN_STORAGE = MEMORY
 DEFAULT_REFRESH_ON = (401,)
 DEFAULT_REFRESH_TIMEOUT = 10.0
 DEFAULT_TIMEOUT = None  # fetch semantics: a request waits as long as the browser lets it
@@ -69,10 +82,12 @@ class Options:
         *,
         refresh_url,
         allowed_origins,
+        server,
         mode,
         token_field,
         csrf_cookie,
         csrf_header,
+        refresh_token_storage,
         refresh_on,
         no_refresh_for,
         login_url,
@@ -108,17 +123,39 @@ class Options:
                 f"refresh_url {refresh_url!r} is on {urls.origin(self.refresh_url)}, which is not the page's "
                 f"origin nor in allowed_origins; credentials are never sent there"
             )
+        if isinstance(server, str):
+            server = Server.preset(server)
+        elif not isinstance(server, Server):
+            raise UsageError(f"server must be a preset's name or a Server, got {server!r}")
+        self.server = server
+        mode = server.mode if mode is FROM_SERVER else mode
         if mode not in MODES:
             raise UsageError(f"mode must be one of {MODES}, got {mode!r}")
+        if server.in_body and mode != "bearer":
+            raise UsageError(
+                f"mode={mode!r} cannot work with the {server.name!r} server: its refresh token travels in the "
+                f"body, so there are no session cookies and the access token must go in Authorization (mode='bearer')"
+            )
         self.mode = mode
+        token_field = server.access_field if token_field is FROM_SERVER else token_field
         if not isinstance(token_field, str) or not token_field:
             raise UsageError(f"token_field must be a dotted path like 'data.accessToken', got {token_field!r}")
         self.token_field = token_field
+        csrf_cookie = server.csrf_cookie if csrf_cookie is FROM_SERVER else csrf_cookie
+        csrf_header = server.csrf_header if csrf_header is FROM_SERVER else csrf_header
         for name, value in (("csrf_cookie", csrf_cookie), ("csrf_header", csrf_header)):
             if value is not None and (not isinstance(value, str) or not value):
                 raise UsageError(f"{name} must be a non-empty string or None, got {value!r}")
         self.csrf_cookie = csrf_cookie
         self.csrf_header = csrf_header
+        if refresh_token_storage not in (MEMORY, SESSION_STORAGE):
+            raise UsageError(f"refresh_token_storage must be {MEMORY!r} or {SESSION_STORAGE!r}, got {refresh_token_storage!r}")
+        if refresh_token_storage != MEMORY and not server.in_body:
+            raise UsageError(
+                f"refresh_token_storage={refresh_token_storage!r} is for a refresh token in the body; the "
+                f"{server.name!r} server keeps it in an HttpOnly cookie, where no script can read it"
+            )
+        self.refresh_token_storage = refresh_token_storage
         try:
             statuses = tuple(refresh_on)
         except TypeError:
@@ -192,15 +229,16 @@ class Options:
             flags |= PACED
         return flags
 
-    def profile(self):
+    def profile(self, refresh=False):
         """What the engine keeps per client: when an answer wants a refresh, how to send the
-        CSRF header, the default headers, whether to send the bearer token."""
+        CSRF header, the default headers, whether to send the bearer token (not to a token
+        endpoint that takes the refresh token in the body: an expired access token means nothing there)."""
         return {
             "refreshOn": list(self.refresh_on),
             "csrfCookie": self.csrf_cookie,
             "csrfHeader": self.csrf_header,
             "headers": [list(pair) for pair in self.headers],
-            "bearer": self.mode == "bearer",
+            "bearer": self.mode == "bearer" and not (refresh and self.server.in_body),
         }
 
 

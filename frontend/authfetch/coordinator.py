@@ -18,8 +18,16 @@ failed where nothing should). Each comes with the current time. Values in them w
 where they entered (inputs.py): the coordinator decides, it does not parse.
 
 Commands: Verdict (replay, deliver or fail one held request), Recall, FailWaiting, TakeLock,
-StartRefresh (send the refresh call), RetryRefresh, Schedule, Announce (tell the other tabs),
-Emit, and Gate.
+StartRefresh (send the refresh call), RetryRefresh, WaitForTabs, Schedule, Announce (tell the
+other tabs), Keep (the refresh token changed: store it where the page opted in), Emit, Gate.
+
+Where the server takes its refresh token in the request body (``carries_refresh``: Simple JWT,
+OAuth 2.0), the coordinator holds it beside the access token, in memory: a sign-in or refresh
+answer brings it, a rotated one replaces it, StartRefresh carries it out. Without one there
+is nothing to refresh with: the session ends as "no-session" (or asks the other tabs first
+where they share it, ``share``). With rotation a spent token must never go out again, so a
+tab that finds under the lock that another tab renewed waits for that tab's message (its new
+tokens) instead of calling.
 
 Credentials have a *generation*: 0 at start, +1 on every successful refresh or sign-in. The
 engine tags each send with it, so a reported answer is read correctly:
@@ -56,9 +64,11 @@ The refresh outcome:
 
     2xx, a JSON object (or empty) -> generation += 1; the gate opens with the new credential,
     and a usable token if bearer     held requests go out (replays flagged); emit "refresh"
-    400 / 401 / 403 / reused      -> session ends: what waits fails SESSION_EXPIRED,
+    400 / 401 / 403, or the       -> session ends: what waits fails SESSION_EXPIRED,
+    server's words for it
                                      "session-expired" once ("no-session" if this page never
-                                     saw a session: a first visit, signed out, is no alarm); the
+                                     saw a session: a first visit, signed out, is no alarm; the
+                                     server's own words for it decide where it has some); the
                                      gate ends, later requests fail unsent until a sign-in
     anything else (network, 5xx,  -> retry after jittered exponential backoff (Retry-After
     408, 429, timeout, a 2xx that    honoured) up to ``refresh_retries``; then what waits fails
@@ -103,6 +113,8 @@ BACKOFF_BASE = 0.25  # seconds before the first retry, doubled each time, then j
 BACKOFF_CAP = 8.0
 MAX_RETRY_AFTER = 30.0  # a longer Retry-After gives up now instead of holding requests
 MAX_LIFETIME = 10 * 365 * 86400.0  # seconds (inputs.py drops longer ones; checked here again)
+ASK_WAIT = 0.5  # seconds a tab without a refresh token waits for another tab to share one
+MESSAGE_WAIT = 2.0  # seconds to wait for the new tokens of a renewal another tab made
 
 
 class Gate:
@@ -165,11 +177,41 @@ class StartRefresh:
 
     kind = "start-refresh"
 
-    def __init__(self, attempt, reason, epoch, call=None):
+    def __init__(self, attempt, reason, epoch, call=None, refresh_token=None):
         self.attempt = attempt
         self.reason = reason
         self.epoch = epoch  # hand it back with the outcome; a stale outcome is ignored
         self.call = call  # hand it back too: the next call waits until this one has landed
+        self.refresh_token = refresh_token  # the body's, where the server takes it there
+
+
+class WaitForTabs:
+    """Call ``tabs_silent`` after ``delay`` seconds unless another tab's message settles the
+    round first (which makes this epoch stale)."""
+
+    kind = "wait-for-tabs"
+
+    def __init__(self, delay, epoch):
+        self.delay = delay
+        self.epoch = epoch
+
+
+class Known:
+    """The cross-tab marker that came with tokens this tab adopted: take it as read."""
+
+    kind = "known"
+
+    def __init__(self, marker):
+        self.marker = marker
+
+
+class Keep:
+    """The refresh token is now ``refresh_token`` (None: gone): store it where the page opted in."""
+
+    kind = "keep"
+
+    def __init__(self, refresh_token):
+        self.refresh_token = refresh_token
 
 
 class RetryRefresh:
@@ -191,15 +233,17 @@ class Schedule:
 
 
 class Announce:
-    """Tell the other tabs: "refreshed" or "signed-in" (with the lifetime, and the token if they
-    may have it), "session-expired" or "signed-out"."""
+    """Tell the other tabs: "refreshed" or "signed-in" (with the lifetime, and the tokens if
+    they may have them), "share" (the tokens as they stand, to a tab that asked), "ask" (for
+    them), "session-expired" or "signed-out"."""
 
     kind = "announce"
 
-    def __init__(self, what, lifetime=None, token=None):
+    def __init__(self, what, lifetime=None, token=None, refresh_token=None):
         self.what = what
         self.lifetime = lifetime
         self.token = token
+        self.refresh_token = refresh_token
 
 
 class Emit:
@@ -214,17 +258,22 @@ class RefreshAnswer:
     """What the refresh endpoint answered, as read at the edge (inputs.refresh_answer).
 
     ``token``: a usable access token, or None (``token_problem`` says why one found is not);
-    ``lifetime``: seconds, checked; ``reused``: the server saw the refresh token reused;
+    ``lifetime``: seconds, checked; ``refresh_token``: a rotated one (body mode), or None;
+    ``ended``: the server's words say the session is over (a reused or revoked token), whatever
+    the status; ``no_session``: its words say there was no session at all (True), that there
+    was one (False: it has such words and did not say them), or nothing (None);
     ``problem``: why the body is no refresh answer (not JSON, too large), or None.
     """
 
-    def __init__(self, status, *, token=None, token_problem=None, lifetime=None, reused=False, retry_after=None,
-                 problem=None, message=None, ignored=()):
+    def __init__(self, status, *, token=None, token_problem=None, lifetime=None, refresh_token=None, ended=False,
+                 no_session=None, retry_after=None, problem=None, message=None, ignored=()):
         self.status = status
         self.token = token
         self.token_problem = token_problem
         self.lifetime = lifetime
-        self.reused = reused
+        self.refresh_token = refresh_token
+        self.ended = ended
+        self.no_session = no_session
         self.retry_after = retry_after
         self.problem = problem
         self.message = message
@@ -242,7 +291,7 @@ class Stats:
 
 class Coordinator:
     def __init__(self, *, refresh_retries=DEFAULT_REFRESH_RETRIES, leeway=DEFAULT_LEEWAY, random=None,
-                 requires_token=False, cross_tab=False):
+                 requires_token=False, cross_tab=False, carries_refresh=False, refresh_token=None):
         self.refresh_retries = refresh_retries
         self.leeway = leeway
         self._random = random or (lambda: 0.5)
@@ -250,6 +299,8 @@ class Coordinator:
         self.cross_tab = cross_tab  # refresh under the cross-tab lock, and tell the other tabs
         self.generation = 0
         self.token = None  # bearer mode: the credential the engine sends, in memory only
+        self.carries_refresh = carries_refresh  # the refresh token travels in the call's body
+        self.refresh_token = refresh_token if carries_refresh else None  # and lives here (or restored)
         self.session = LIVE
         self.refreshing = False
         self.attempt = 0  # refresh attempts in the current round
@@ -283,6 +334,8 @@ class Coordinator:
         commands = []
         if generation == self.generation and not self.refreshing:
             commands += self._begin_refresh("401")
+            if self.session != LIVE:  # nothing to refresh with (body mode): ended at once
+                return commands + [Verdict(ident, FAIL, SESSION_EXPIRED), self.gate()]
         if generation == self.generation and self.recalled_generation != self.generation:
             self.recalled_generation = self.generation
             commands.append(Recall(self.generation))
@@ -320,6 +373,10 @@ class Coordinator:
             return [self.gate()]  # settled while this tab waited (another tab's message came first)
         if renewed_elsewhere and not self.requires_token:
             return self.remote_refreshed(now, lifetime=lifetime)  # cookies are shared: adopt it
+        if renewed_elsewhere and self.carries_refresh:
+            # That tab rotated the refresh token this tab holds: sending it now would be reuse.
+            # Its message brings the new ones (posted before it let the lock go).
+            return [WaitForTabs(MESSAGE_WAIT, self.epoch), self.gate()]
         return self._call() + [self.gate()]
 
     def lock_failed(self, now, *, epoch=None, error=None, waiting=True, seen=False):
@@ -342,42 +399,52 @@ class Coordinator:
                     problem = f"its access token cannot be sent in an HTTP header: {answer.token_problem}"
             if problem is None:
                 token = answer.token if self.requires_token else None
-                return self.refresh_succeeded(now, token=token, lifetime=answer.lifetime, epoch=epoch)
+                return self.refresh_succeeded(
+                    now, token=token, lifetime=answer.lifetime, epoch=epoch, refresh_token=answer.refresh_token
+                )
             error = f"refresh answered {status}, but {problem}"
             return self.refresh_failed(now, status=status, error=error, epoch=epoch, waiting=waiting, seen=seen)
         error = f"refresh answered {status}" + (f" ({answer.message})" if answer.message else "")
         return self.refresh_failed(
-            now, status=status, definitive=answer.reused, retry_after=answer.retry_after, error=error,
-            epoch=epoch, waiting=waiting, seen=seen,
+            now, status=status, definitive=answer.ended, retry_after=answer.retry_after, error=error,
+            epoch=epoch, waiting=waiting, seen=seen, no_session=answer.no_session,
         )
 
-    def refresh_succeeded(self, now, *, token=None, lifetime=None, epoch=None, call=None):
-        """The refresh call returned new credentials; ``lifetime`` in seconds if known."""
+    def refresh_succeeded(self, now, *, token=None, lifetime=None, epoch=None, call=None, refresh_token=None):
+        """The refresh call returned new credentials; ``lifetime`` in seconds if known;
+        ``refresh_token``: a rotated one (without, the one sent stays good)."""
         landed = self._landed(call)
         if self._stale(epoch):
             return landed + [self.gate()]
         self._end_round()
         self.stats.refresh_successes += 1
         commands = self._new_credentials(now, token, lifetime)
+        if refresh_token is not None:
+            commands += self._keep(refresh_token)
         commands.append(Emit("refresh", {"generation": self.generation, "source": "local"}))
         if self.cross_tab:
-            commands.append(Announce("refreshed", self._lifetime(lifetime), self.token))
+            commands.append(Announce("refreshed", self._lifetime(lifetime), self.token, self.refresh_token))
         return commands + [self.gate()]
 
     def refresh_failed(
         self, now, *, status=None, definitive=False, retry_after=None, error=None, epoch=None, call=None, waiting=True,
-        seen=False,
+        seen=False, no_session=None,
     ):
         """The refresh call failed: an HTTP ``status``, or none for a network error or timeout.
         ``waiting``: whether any request waits in the engine (a closed client gives up without).
-        ``seen``: the page showed a session when the round began (its session cookie)."""
+        ``seen``: the page showed a session when the round began (its session cookie);
+        ``no_session``: the server's words on it (RefreshAnswer.no_session), which win."""
         landed = self._landed(call)
         if self._stale(epoch):
             return landed + [self.gate()]
         if definitive or status in DEFINITIVE_REFRESH_STATUSES:
             was_live = self.session == LIVE
             self._end_round()
-            ended = SESSION_EXPIRED if self.known or seen else NO_SESSION
+            if no_session is None:  # no words for it: a refresh token sent, or a session cookie, is proof
+                had = self.known or seen or self.refresh_token is not None
+            else:
+                had = self.known or not no_session
+            ended = SESSION_EXPIRED if had else NO_SESSION
             commands = self.end_session(ended, status=status, error=error)
             if was_live and self.cross_tab:
                 commands.insert(-1, Announce(SESSION_EXPIRED))
@@ -426,6 +493,19 @@ class Coordinator:
             commands += self._give_up(None, message)[:-1]
         return commands + [self.gate()]
 
+    def tabs_silent(self, now, *, epoch=None, waiting=True):
+        """A WaitForTabs ran out with no message settling the round: no tab shared a refresh
+        token (there is no session), or the one that renewed never told its tokens (a
+        transient failure: retried, in turn, under the lock)."""
+        if not self.refreshing or self._stale(epoch):
+            return [self.gate()]
+        if self.refresh_token is None:
+            self._end_round()
+            return self._end(SESSION_EXPIRED if self.known else NO_SESSION, None, "no refresh token in this tab")
+        return self.refresh_failed(
+            now, error="another tab renewed the session, but its new tokens did not arrive", epoch=epoch, waiting=waiting
+        )
+
     def abandon(self, seen=0, calls_out=(), call=None):
         """The last resort when ``faulted`` itself failed (a bug there): the round is dropped and
         nothing else is decided. Plain assignments only; returns the gate to set."""
@@ -456,17 +536,35 @@ class Coordinator:
             return [self.gate()]
         return self._begin_refresh("expiry") + [self.gate()]
 
-    def remote(self, now, what, *, token=None, lifetime=None, tab=None, fresh=True):
-        """Another tab said ``what`` ("refreshed", "signed-in", "session-expired", "signed-out"),
-        with the token if it shares it; ``fresh``: a renewal this tab has not adopted already."""
+    def remote(self, now, what, *, token=None, lifetime=None, tab=None, fresh=True, refresh_token=None, marker=None):
+        """Another tab said ``what`` ("refreshed", "signed-in", "share", "ask", "session-expired",
+        "signed-out"), with the tokens if it shares them; ``fresh``: a renewal this tab has not
+        adopted already; ``marker``: the renewal a "share" stands at (known once adopted)."""
         if what in (SESSION_EXPIRED, SIGNED_OUT):
             return self._end(SESSION_EXPIRED, None, "ended in another tab (" + what + ")")
+        if what == "ask":  # a tab without a refresh token; answered only with tokens not about to rotate
+            if self.carries_refresh and self.refresh_token is not None and self.session == LIVE and not self.refreshing:
+                return [Announce("share", None, self.token, self.refresh_token), self.gate()]
+            return [self.gate()]
         if self.requires_token and not token:
             return [self.gate()]  # bearer mode without a shared token: this tab renews its own, in turn
         token = token if self.requires_token else None
+        if self.carries_refresh:
+            if not refresh_token:
+                return [self.gate()]
+            if what == "share" and self.refresh_token is not None:
+                return [self.gate()]  # an answer to a tab that had none; this tab's are as new or newer
+            if what == "signed-in":
+                return self._signed_in(now, token, lifetime)[:-1] + self._keep(refresh_token) + [self.gate()]
+            if not fresh and self.refresh_token is not None:
+                return [self.gate()]
+            commands = self._keep(refresh_token)
+            if what == "share" and marker is not None:
+                commands.append(Known(marker))  # else this tab would take that renewal for one to come
+            return commands + self.remote_refreshed(now, token=token, lifetime=lifetime, tab=tab)
         if what == "signed-in":
             return self._signed_in(now, token, lifetime)
-        if not fresh:
+        if not fresh or what == "share":
             return [self.gate()]  # adopted already: this tab read the marker under the lock first
         return self.remote_refreshed(now, token=token, lifetime=lifetime, tab=tab)
 
@@ -482,11 +580,14 @@ class Coordinator:
         fields = {"generation": self.generation, "source": "remote", "tab": tab}
         return commands + [Emit("refresh", fields), self.gate()]
 
-    def signed_in(self, now, *, token=None, lifetime=None):
-        """A sign-in answered 2xx: the session is live again with fresh credentials."""
+    def signed_in(self, now, *, token=None, lifetime=None, refresh_token=None):
+        """A sign-in answered 2xx: the session is live again with fresh credentials (and, where
+        the server hands it out, the refresh token: None if the answer had none)."""
         commands = self._signed_in(now, token if self.requires_token else None, lifetime)
+        if self.carries_refresh:
+            commands[-1:-1] = self._keep(refresh_token)
         if self.cross_tab:
-            commands.insert(-1, Announce("signed-in", self._lifetime(lifetime), self.token))
+            commands.insert(-1, Announce("signed-in", self._lifetime(lifetime), self.token, self.refresh_token))
         return commands
 
     def end_session(self, reason=SIGNED_OUT, *, status=None, error=None):
@@ -584,7 +685,7 @@ class Coordinator:
         self.token = None
         self.known = False
         self._new_epoch()  # whatever round runs ends with the session (another tab's end too)
-        commands = [FailWaiting(SESSION_EXPIRED), Schedule(None)]
+        commands = self._keep(None) + [FailWaiting(SESSION_EXPIRED), Schedule(None)]
         if reason != SIGNED_OUT:  # "no-session": a first visit, not signed in yet; no alarm
             commands.append(Emit(reason, {"status": status, "error": error}))
         return commands + [self.gate()]
@@ -603,6 +704,13 @@ class Coordinator:
             self.gate(),
         ]
 
+    def _keep(self, refresh_token):
+        """The refresh token is now ``refresh_token``; Keep tells the driver (body mode only)."""
+        if not self.carries_refresh or refresh_token == self.refresh_token:
+            return []
+        self.refresh_token = refresh_token
+        return [Keep(refresh_token)]
+
     def _attempt(self, reason):
         """The next step of an attempt: the cross-tab lock first where tabs share the session."""
         self.attempt_reason = reason
@@ -617,9 +725,12 @@ class Coordinator:
         if self.call_out is not None:
             self.call_waits = True
             return []
+        if self.carries_refresh and self.refresh_token is None:  # nothing to send (defensive: see _begin_refresh)
+            self._end_round()
+            return self._end(SESSION_EXPIRED if self.known else NO_SESSION, None, "no refresh token")[:-1]
         self.calls += 1
         self.call_out = self.calls
-        return [StartRefresh(self.attempt, self.attempt_reason, self.epoch, self.calls)]
+        return [StartRefresh(self.attempt, self.attempt_reason, self.epoch, self.calls, self.refresh_token)]
 
     def _forget_calls_not_out(self, calls_out):
         if calls_out is not None and self.call_out is not None and self.call_out not in calls_out:
@@ -636,6 +747,14 @@ class Coordinator:
         return self._attempt(self.attempt_reason)
 
     def _begin_refresh(self, reason):
+        if self.carries_refresh and self.refresh_token is None:
+            # Nothing to refresh with: no session here, unless another tab shares one.
+            if not self.cross_tab:
+                return self._end(SESSION_EXPIRED if self.known else NO_SESSION, None, "no refresh token")[:-1]
+            self.refreshing = True
+            self.attempt = 1
+            self.reason = reason
+            return [Announce("ask"), WaitForTabs(ASK_WAIT, self.epoch), Emit("refresh-start", {"reason": reason, "attempt": 1})]
         self.refreshing = True
         self.attempt = 1
         self.reason = reason

@@ -14,12 +14,13 @@ import json
 
 from . import tokens
 from .coordinator import RefreshAnswer
+from .servers import PRESETS, DEFAULT_SERVER
 
 MAX_LIFETIME = 10 * 365 * 86400.0  # seconds; beyond, a "lifetime" is a bug, not a plan
 MAX_TOKEN_LENGTH = 16384  # characters; more than any server takes in one header
 REFRESH_ANSWER_LIMIT = 64 * 1024  # bytes of a refresh answer read at most (one is ~500)
 SIGN_IN_ANSWER_LIMIT = 1024 * 1024  # bytes of a sign-in answer read for its token
-MESSAGE_KINDS = ("refreshed", "signed-in", "session-expired", "signed-out")
+MESSAGE_KINDS = ("refreshed", "signed-in", "share", "ask", "session-expired", "signed-out")
 MAX_NOTES = 20  # notes printed per page: a flood of bad messages must not flood the console
 _notes = [0]
 
@@ -63,13 +64,16 @@ def retry_after(value):
     return seconds if 0 <= seconds < float("inf") else None
 
 
-def refresh_answer(status, text, *, content_type=None, retry_after_text=None, token_field=tokens.DEFAULT_TOKEN_FIELD):
-    """The refresh endpoint's answer as the coordinator's RefreshAnswer.
+def refresh_answer(status, text, *, content_type=None, retry_after_text=None, token_field=tokens.DEFAULT_TOKEN_FIELD,
+                   server=None):
+    """The refresh endpoint's answer as the coordinator's RefreshAnswer, read in ``server``'s
+    terms (servers.Server: where the tokens are, which words end a session).
 
     ``text`` is its body as read (None: it was larger than REFRESH_ANSWER_LIMIT and not read on).
     A 2xx answer must be a JSON object or empty; anything else (an HTML page from a catch-all
     route, plain text, 5 MB) is not a refresh answer, whatever its status says.
     """
+    server = server or PRESETS[DEFAULT_SERVER]()
     problem = None
     document = None
     if text is None:
@@ -93,40 +97,66 @@ def refresh_answer(status, text, *, content_type=None, retry_after_text=None, to
         seconds = lifetime(raw)
         if raw is not None and seconds is None:
             ignored.append(f"ignored the lifetime {raw!r} in the refresh answer: not a number of seconds from 0 to {MAX_LIFETIME:.0f}")
-    message = document.get("message") if document is not None else None
+    rotated = None
+    if document is not None and server.in_body and server.rotated_field:
+        rotated = tokens.lookup(document, server.rotated_field)
+        if rotated is not None and token_problem(rotated) is not None:
+            ignored.append(f"ignored the refresh token in the refresh answer: {token_problem(rotated)}")
+            rotated = None
+    words = server.words(document) if not 200 <= status < 300 else None
     return RefreshAnswer(
         status,
         token=found if problem_with_token is None else None,
         token_problem=problem_with_token,
         lifetime=seconds,
-        reused=message == "refresh_token_reused",
+        refresh_token=rotated,
+        ended=words == "ended",
+        no_session=(words == "no-session") if server.no_session_words else None,
         retry_after=retry_after(retry_after_text),
         problem=problem,
-        message=message[:200] if isinstance(message, str) else None,
+        message=_said(document),
         ignored=ignored,
     )
 
 
-def sign_in_answer(text, token_field):
-    """(token, lifetime) from a 2xx sign-in answer's body (None: over the limit); None for each
-    part that is missing or wrong, with a note saying which."""
+def _said(document):
+    """The server's own words in an error answer, for the error message (at most 200 characters)."""
+    if not isinstance(document, dict):
+        return None
+    for field in ("message", "error", "code", "detail", "error_description"):
+        value = document.get(field)
+        if isinstance(value, str) and value:
+            return value[:200]
+    return None
+
+
+def sign_in_answer(text, token_field, refresh_field=None):
+    """(token, lifetime, refresh token) from a 2xx sign-in answer's body (None: over the limit);
+    None for each part that is missing or wrong, with a note saying which. ``refresh_field``:
+    where the answer carries the refresh token (a server that sends it in the body)."""
     if text is None or not text.strip():
-        return None, None
+        return None, None, None
     try:
         document = json.loads(text)
     except Exception:
-        return None, None
+        return None, None, None
     if not isinstance(document, dict):
-        return None, None
-    found = tokens.lookup(document, token_field)
-    if found is not None and token_problem(found) is not None:
-        note(f"ignored the sign-in answer's {token_field}: {token_problem(found)}")
-        found = None
+        return None, None, None
+    found = _token(document, token_field, "sign-in answer's")
+    refresh = _token(document, refresh_field, "sign-in answer's") if refresh_field else None
     raw = tokens.raw_lifetime(document, found)
     seconds = lifetime(raw)
     if raw is not None and seconds is None:
         note(f"ignored the lifetime {raw!r} in the sign-in answer")
-    return found, seconds
+    return found, seconds, refresh
+
+
+def _token(document, field, where):
+    found = tokens.lookup(document, field)
+    if found is not None and token_problem(found) is not None:
+        note(f"ignored the {where} {field}: {token_problem(found)}")
+        found = None
+    return found
 
 
 def marker(text):
@@ -155,9 +185,19 @@ def _marker(value):
     return {"n": serial, "lifetime": seconds, "tab": tab if isinstance(tab, str) else None}
 
 
+def stored_token(text):
+    """A refresh token read back from sessionStorage, or None (none there, or not a token)."""
+    if text is None:
+        return None
+    if token_problem(text) is not None:
+        note("ignored the refresh token in sessionStorage: " + token_problem(text))
+        return None
+    return text
+
+
 def message(text):
-    """A cross-tab message (JSON text) as (kind, marker, token, tab), or None for one that is not
-    authfetch's or has the wrong shape. A renewal or sign-in must carry a marker."""
+    """A cross-tab message (JSON text) as (kind, marker, token, tab, refresh token), or None for
+    one that is not authfetch's or has the wrong shape. A renewal or sign-in must carry a marker."""
     try:
         value = json.loads(text)
     except Exception:
@@ -170,6 +210,9 @@ def message(text):
     token = value.get("token")
     if token is not None and token_problem(token) is not None:
         return None
+    refresh = value.get("refresh")
+    if refresh is not None and token_problem(refresh) is not None:
+        return None
     found = None
     if value.get("marker") is not None:
         found = _marker(value.get("marker"))
@@ -178,7 +221,7 @@ def message(text):
     if kind in ("refreshed", "signed-in") and found is None:
         return None
     tab = value.get("tab")
-    return kind, found, token, tab if isinstance(tab, str) else None
+    return kind, found, token, tab if isinstance(tab, str) else None, refresh
 
 
 TOKEN_CHARS = "!#$%&'*+-.^_`|~"  # besides letters and digits (RFC 9110 tchar)

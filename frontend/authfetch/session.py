@@ -16,11 +16,11 @@ import json
 
 from . import inputs
 from .compat import CancelledError, call_later, cancel, monotonic, random, sleep, spawn
-from .config import CREDENTIALED
+from .config import CREDENTIALED, SESSION_STORAGE
 from .coordinator import NON_REPLAYABLE, REFRESH_FAILED, SESSION_EXPIRED, Coordinator
 from .errors import AuthFetchError, NetworkError, NonReplayableBody, RefreshFailed, RequestTimeout, SessionExpired, UsageError
 from .events import Event
-from .models import Request, Response
+from .models import Headers, Request, Response
 from .tabs import TabSync, warn_once
 
 _sessions = {}
@@ -34,10 +34,11 @@ def session_for(options, transport):
     session = _sessions.get(key)
     if session is None:
         session = _sessions[key] = Session(options, transport)
-    elif session.options.mode != options.mode:
+    elif session.options.mode != options.mode or session.options.server.in_body != options.server.in_body:
         raise UsageError(
-            f"mode={options.mode!r} conflicts with an existing client for {options.refresh_url} "
-            f"(mode={session.options.mode!r}); clients sharing a refresh URL share one session"
+            f"mode={options.mode!r} (server {options.server.name!r}) conflicts with an existing client for "
+            f"{options.refresh_url} (mode={session.options.mode!r}, server {session.options.server.name!r}); "
+            f"clients sharing a refresh URL share one session"
         )
     elif not session.clients:  # closing, still settling what it held: one session, one refresh
         session.reopen()
@@ -73,22 +74,32 @@ class Session:
     def __init__(self, options, transport):
         self.options = options
         self.transport = transport
-        cross_tab = options.cross_tab and getattr(transport, "tabs_available", lambda: False)()
-        if options.cross_tab and not cross_tab:
+        in_body = options.server.in_body
+        # A refresh token in the body lives in each tab's memory: tabs have a session each, and
+        # nothing to coordinate, unless share_token hands the one token round (then they must).
+        wanted = options.cross_tab and (options.share_token or not in_body)
+        cross_tab = wanted and getattr(transport, "tabs_available", lambda: False)()
+        if wanted and not cross_tab:
             warn_once("no Web Locks or BroadcastChannel here: refreshes are coordinated within this tab only")
+        self._stored = "authfetch:refresh-token:" + options.refresh_url
+        restored = None
+        if in_body and options.refresh_token_storage == SESSION_STORAGE:
+            restored = inputs.stored_token(transport.session_get(self._stored))
         self.coordinator = Coordinator(
             refresh_retries=options.refresh_retries,
             leeway=options.leeway,
             random=random,
             requires_token=options.mode == "bearer",
             cross_tab=cross_tab,
+            carries_refresh=in_body,
+            refresh_token=restored,
         )
         self.wire = transport.wire(max_in_flight=options.max_in_flight, paced_origin=options.refresh_origin)
         # One bound method, kept: MicroPython does not compare two bound methods as equal.
         self._on_report = self._reported
         self.wire.listen(self._on_report)
         self._profiles = 0
-        self.refresh_profile = self.add_profile(options)
+        self.refresh_profile = self.add_profile(options, refresh=True)
         self.listeners = []  # (client, name, callback)
         self._next_ident = 0
         self._wake_timer = None
@@ -105,10 +116,10 @@ class Session:
             self.tabs = TabSync(transport, name, lock_timeout=options.lock_timeout, share_token=options.share_token,
                                 on_message=self._remote)
 
-    def add_profile(self, options):
+    def add_profile(self, options, refresh=False):
         """A number for a client's settings in the engine (forgotten when the client closes)."""
         self._profiles += 1
-        self.wire.profile(self._profiles, options.profile())
+        self.wire.profile(self._profiles, options.profile(refresh))
         return self._profiles
 
     def close(self, client):
@@ -360,7 +371,7 @@ class Session:
                     spawn(self._locked(command.epoch))
                 elif kind == "start-refresh":
                     holding, self._holding = self._holding, None  # the call keeps the lock till it is done
-                    task = self._call(command.epoch, command.call, holding)
+                    task = self._call(command.epoch, command.call, holding, command.refresh_token)
                     try:
                         spawn(task)
                         self._calls.append(command.call)
@@ -371,9 +382,16 @@ class Session:
                         raise NotSent(command.call, error) from None
                 elif kind == "retry-refresh":
                     call_later(command.delay, lambda epoch=command.epoch: self._retry(epoch))
+                elif kind == "wait-for-tabs":
+                    call_later(command.delay, lambda epoch=command.epoch: self._tabs_silent(epoch))
+                elif kind == "keep":
+                    self._keep(command.refresh_token)
+                elif kind == "known":
+                    if self.tabs is not None:
+                        self.tabs.known = command.marker
                 elif kind == "announce":
                     if self.tabs is not None:
-                        self.tabs.announce(command.what, command.lifetime, command.token)
+                        self.tabs.announce(command.what, command.lifetime, command.token, command.refresh_token)
                 elif kind == "emit":
                     self._emit(command.name, **command.fields)
         if batch:
@@ -381,6 +399,17 @@ class Session:
 
     def _retry(self, epoch):
         self._input(lambda now: self.coordinator.retry_refresh(now, epoch=epoch, waiting=self.wire.pending()))
+
+    def _tabs_silent(self, epoch):
+        self._input(lambda now: self.coordinator.tabs_silent(now, epoch=epoch, waiting=self.wire.pending()))
+
+    def _keep(self, refresh_token):
+        """Where the page opted in (sessionStorage), the refresh token survives a reload."""
+        if self.options.refresh_token_storage != SESSION_STORAGE:
+            return
+        problem = self.transport.session_set(self._stored, refresh_token)
+        if problem:
+            inputs.note("could not keep the refresh token in sessionStorage: " + problem)
 
     # -- the refresh ----------------------------------------------------------------------------
 
@@ -401,14 +430,16 @@ class Session:
                 _release(release)
 
     def _lock_acquired(self, now, epoch):
-        renewed, lifetime = self.tabs.renewal()
+        # A renewal's message is still to come where it carries the rotated refresh token: this
+        # tab must adopt it then, so the marker is not taken as read yet.
+        renewed, lifetime = self.tabs.renewal(record=not self.coordinator.carries_refresh)
         return self.coordinator.lock_acquired(now, epoch=epoch, renewed_elsewhere=renewed, lifetime=lifetime)
 
-    async def _call(self, epoch, call, holding):
+    async def _call(self, epoch, call, holding, refresh_token):
         """One refresh call, and its answer read into the coordinator; whatever the way raises
         ends the round (``faulted``), and the lock goes back in every case."""
         try:
-            await self._refresh_call(epoch, call)
+            await self._refresh_call(epoch, call, refresh_token)
         except Exception as error:  # MemoryError, a bug: the round must end, not wait
             self._fault(describe(error, "in the refresh call"), epoch=epoch, call=call)
         finally:
@@ -419,13 +450,20 @@ class Session:
             # Whatever this task told or failed to tell: the call is off the wire now.
             self._input(lambda now: self.coordinator.call_ended(now, call))
 
-    async def _refresh_call(self, epoch, call):
-        """A credentialed POST outside the gate, so it never waits for itself."""
+    async def _refresh_call(self, epoch, call, refresh_token):
+        """A credentialed POST outside the gate, so it never waits for itself; the refresh token
+        in its body where the server takes it there, in the server's shape."""
         # Whether the page shows a session now (its CSRF cookie), before an answer clears it:
         # a refusal then ends a session, else it only says there is none (a first visit).
         seen = bool(self.options.csrf_cookie and self.transport.read_cookie(self.options.csrf_cookie))
         timeout = self.options.refresh_timeout
-        request = Request("POST", self.options.refresh_url, timeout=timeout)
+        server = self.options.server
+        if server.in_body:
+            content, content_type = server.refresh_body(refresh_token)
+            request = Request("POST", self.options.refresh_url, Headers([("Content-Type", content_type)]), content,
+                              timeout=timeout)
+        else:
+            request = Request("POST", self.options.refresh_url, timeout=timeout)
         started = monotonic()
         try:
             response = await self.perform(self.refresh_profile, request, CREDENTIALED)
@@ -443,6 +481,7 @@ class Session:
             content_type=headers.get("content-type"),
             retry_after_text=headers.get("retry-after"),
             token_field=self.options.token_field,
+            server=server,
         )
         for note in answer.ignored:
             inputs.note(note)
@@ -465,16 +504,18 @@ class Session:
 
     # -- sign in and out ------------------------------------------------------------------------
 
-    def signed_in(self, token, lifetime):
-        self._input(lambda now: self.coordinator.signed_in(now, token=token, lifetime=lifetime))
+    def signed_in(self, token, lifetime, refresh_token=None):
+        self._input(lambda now: self.coordinator.signed_in(now, token=token, lifetime=lifetime, refresh_token=refresh_token))
 
     def signed_out(self):
         self._input(lambda now: self.coordinator.end_session())
 
     # -- what other tabs tell us ----------------------------------------------------------------
 
-    def _remote(self, what, token, lifetime, tab, fresh):
-        self._input(lambda now: self.coordinator.remote(now, what, token=token, lifetime=lifetime, tab=tab, fresh=fresh))
+    def _remote(self, what, token, lifetime, tab, fresh, refresh_token=None, marker=None):
+        self._input(lambda now: self.coordinator.remote(
+            now, what, token=token, lifetime=lifetime, tab=tab, fresh=fresh, refresh_token=refresh_token, marker=marker
+        ))
 
 
 class NotSent(Exception):

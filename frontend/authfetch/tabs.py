@@ -19,6 +19,11 @@ In bearer mode the access token lives in each tab's memory and is not broadcast 
 ``share_token=True``: any script on the origin can listen to a BroadcastChannel, so sharing it
 widens who can read the token. Without it, tabs still refresh one at a time (no reuse), each
 getting its own token.
+
+Where the refresh token travels in the body (Simple JWT, OAuth 2.0), ``share_token=True``
+hands it round too: a renewal's message carries the rotated one (posted before the lock goes
+back, so the next holder finds it on its way), a tab without one asks ("ask") and a tab that
+has one answers ("share"). Without share_token such tabs have a session each and no channel.
 """
 
 import json
@@ -44,7 +49,7 @@ class TabSync:
         self.lock_timeout = lock_timeout
         self.share_token = share_token
         self.tab = "tab-" + str(int(random() * 1e9))
-        self._on_message = on_message  # (what, token, lifetime, tab, fresh)
+        self._on_message = on_message  # (what, token, lifetime, tab, fresh, refresh token, marker)
         self._channel = transport.open_channel(name, self._received)
         # The last renewal this tab knows of: the marker as it stands now, or, where it cannot be
         # read yet (a wheel imports engine.js later), as it stands when this tab first looks.
@@ -60,18 +65,20 @@ class TabSync:
         """Take the cross-tab lock (waiting at most lock_timeout); returns ``release()``."""
         return await self.transport.acquire_lock(self.name, self.lock_timeout)
 
-    def renewal(self):
-        """(renewed, lifetime): whether the marker names a renewal this tab does not know yet."""
+    def renewal(self, record=True):
+        """(renewed, lifetime): whether the marker names a renewal this tab does not know yet.
+        ``record``: take it as known now (else only its message makes it known)."""
         marker = inputs.marker(self.transport.shared_get(self.name))
         if self.known is UNREAD:  # no telling whether it came before this tab's credentials:
             self.known = marker  # refresh rather than adopt (safe under the lock)
             return False, None
         if marker is None or marker == self.known:
             return False, None
-        self.known = marker
+        if record:
+            self.known = marker
         return True, marker["lifetime"]
 
-    def announce(self, what, lifetime, token):
+    def announce(self, what, lifetime, token, refresh_token=None):
         """Tell the other tabs; a renewal or sign-in also bumps the marker (under the lock)."""
         fields = {}
         if what in ("refreshed", "signed-in"):
@@ -80,7 +87,11 @@ class TabSync:
             problem = self.transport.shared_set(self.name, json.dumps(self.known))
             if problem:
                 inputs.note("could not write the cross-tab marker: " + problem)
-            fields = {"marker": self.known, "token": token if self.share_token else None}
+        if what in ("refreshed", "signed-in", "share"):
+            fields = {"marker": self.known if isinstance(self.known, dict) else None}
+            if self.share_token:
+                fields["token"] = token
+                fields["refresh"] = refresh_token
         if self.closed:  # a refresh ending after close(): the channel is closed
             return
         fields["type"] = what
@@ -94,8 +105,8 @@ class TabSync:
         if found is None:
             inputs.note("ignored a cross-tab message of the wrong shape: " + repr(str(text)[:80]))
             return
-        what, marker, token, tab = found
+        what, marker, token, tab, refresh = found
         fresh = marker is None or marker != self.known
-        if marker is not None:
+        if marker is not None and what != "share":  # an answer to an ask tells no renewal
             self.known = marker
-        self._on_message(what, token, marker["lifetime"] if marker else None, tab, fresh)
+        self._on_message(what, token, marker["lifetime"] if marker else None, tab, fresh, refresh, marker)

@@ -159,6 +159,7 @@ class FakeTransport:
         self.limit = None  # the connections max_in_flight="auto" finds (None: unknown, no limit)
         # Passing the same dict to several transports shares the cookie jar, as tabs do.
         self.cookies = cookies if cookies is not None else {}
+        self.session_storage = {}  # this tab's sessionStorage
         self.browser = browser
         self.sent = []
         self._wake_callbacks = []
@@ -197,6 +198,16 @@ class FakeTransport:
 
     def shared_set(self, key, value):
         self.browser.storage[key] = value
+        return ""
+
+    def session_get(self, key):
+        return self.session_storage.get(key)
+
+    def session_set(self, key, value):
+        if value is None:
+            self.session_storage.pop(key, None)
+        else:
+            self.session_storage[key] = value
         return ""
 
     def page_url(self):

@@ -493,6 +493,29 @@ class BrowserTransport:
             return "no localStorage here"
         return str(module.storage(page, "set", key, value))
 
+    # sessionStorage, for a refresh token the page opted to keep across reloads: read at start,
+    # before engine.js may be in, so straight from the page (a blocked store throws: caught).
+
+    def session_get(self, key):
+        """sessionStorage's text for ``key``, or None (none, or no storage here)."""
+        try:
+            value = _page_window().sessionStorage.getItem(key)
+        except Exception:
+            return None
+        return None if nullish(value) else str(value)
+
+    def session_set(self, key, value):
+        """"" once stored (removed for None), else why not."""
+        try:
+            store = _page_window().sessionStorage
+            if value is None:
+                store.removeItem(key)
+            else:
+                store.setItem(key, value)
+            return ""
+        except Exception as error:
+            return _describe(error)
+
 
 def _describe(error):
     for attribute in ("message", "name"):

@@ -739,7 +739,7 @@ async def test_hostile_values_are_read_the_same_on_every_interpreter():
         assert problem is not None and named in problem, (text and text[:20], problem)
     assert inputs.marker('{"n": 3, "lifetime": 1e400}') is None and inputs.marker('{"n": 3}') == {"n": 3, "lifetime": None, "tab": None}
     assert inputs.message('{"type": "refreshed", "marker": {"n": 1, "lifetime": "x"}}') is None
-    assert inputs.message('{"type": "signed-out"}') == ("signed-out", None, None, None)
+    assert inputs.message('{"type": "signed-out"}') == ("signed-out", None, None, None, None)
     assert inputs.header_problem("X-Id", "a\nb") is not None and inputs.header_problem("X-Id", "caf\u00e9") is None
 
 

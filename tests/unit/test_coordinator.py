@@ -549,7 +549,7 @@ def test_bearer_mode_takes_no_renewal_without_a_usable_token():
 def test_reuse_reported_in_any_status_ends_the_session():
     c = make()
     refreshing(c)
-    assert described(c.refresh_answered(2.0, RefreshAnswer(409, reused=True, message="refresh_token_reused"), epoch=0))[-1] == (
+    assert described(c.refresh_answered(2.0, RefreshAnswer(409, ended=True, message="refresh_token_reused"), epoch=0))[-1] == (
         "gate", ENDED, 0, None, 1,
     )
 

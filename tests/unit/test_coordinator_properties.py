@@ -294,11 +294,13 @@ class Driver:
     def refresh_calls_out(self):
         return sorted(number for number, ident in self.open_calls.items() if ident in self.on_the_wire)
 
-    def message_came(self, what, token, lifetime, tab, fresh):
+    def message_came(self, what, token, lifetime, tab, fresh, refresh_token=None, marker=None):
         """tabs.py read a message of the right shape: session.py hands it to the coordinator."""
         if what == "signed-in" and (token or not self.bearer):
             self.over = False  # another tab signed in, and this tab may use it (README: cross_tab)
-        self.apply(self.coordinator.remote(self.now, what, token=token, lifetime=lifetime, tab=tab, fresh=fresh))
+        self.apply(self.coordinator.remote(
+            self.now, what, token=token, lifetime=lifetime, tab=tab, fresh=fresh, refresh_token=refresh_token, marker=marker
+        ))
 
     # -- rules: requests and their answers --------------------------------------------------------
 
@@ -442,7 +444,7 @@ class Driver:
         elif what.startswith("sign-in"):
             body = {"sign-in": {"data": {"accessToken": "tok-s"}}, "sign-in-lifetime": {"data": {"accessToken": "tok-s", "expiresIn": 20}},
                     "sign-in-bad": {"data": {"accessToken": "bad\ntoken", "expiresIn": 1e400}}}[what]
-            token, lifetime = inputs.sign_in_answer(text_of(body), "data.accessToken")
+            token, lifetime, _ = inputs.sign_in_answer(text_of(body), "data.accessToken")
             self.over = False  # a sign-in revives the session
             self.apply(c.signed_in(self.now, token=token, lifetime=lifetime))
         elif what == "sign-out":

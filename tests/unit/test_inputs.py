@@ -39,7 +39,7 @@ def test_retry_after_in_seconds_only(text, expected):
 
 def test_a_refresh_answer_is_read_into_values():
     answer = inputs.refresh_answer(200, json.dumps({"data": {"accessToken": "t1", "expiresIn": 60}, "message": "ok"}))
-    assert (answer.status, answer.token, answer.lifetime, answer.problem, answer.reused) == (200, "t1", 60.0, None, False)
+    assert (answer.status, answer.token, answer.lifetime, answer.problem, answer.ended) == (200, "t1", 60.0, None, False)
     empty = inputs.refresh_answer(204, "")
     assert (empty.problem, empty.token, empty.lifetime) == (None, None, None), "an empty answer is a fine cookie-mode answer"
 
@@ -65,7 +65,7 @@ def test_a_token_or_lifetime_of_the_wrong_kind_is_dropped_with_a_reason():
 
 def test_reuse_and_the_retry_after_header_are_read():
     answer = inputs.refresh_answer(401, '{"message": "refresh_token_reused"}', retry_after_text="3")
-    assert answer.reused and answer.retry_after == 3.0 and answer.message == "refresh_token_reused"
+    assert answer.ended and answer.retry_after == 3.0 and answer.message == "refresh_token_reused"
     assert inputs.refresh_answer(401, '{"message": ' + json.dumps("x" * 500) + "}").message == "x" * 200
 
 
@@ -81,9 +81,12 @@ def test_the_cross_tab_marker_is_read_or_ignored_whole(text, expected):
 
 @pytest.mark.parametrize(
     "text, expected",
-    [('{"type": "refreshed", "marker": {"n": 1, "lifetime": 20}, "tab": "t"}', ("refreshed", {"n": 1, "lifetime": 20.0, "tab": None}, None, "t")),
-     ('{"type": "signed-out"}', ("signed-out", None, None, None)),
-     ('{"type": "signed-in", "marker": {"n": 2}, "token": "tok"}', ("signed-in", {"n": 2, "lifetime": None, "tab": None}, "tok", None)),
+    [('{"type": "refreshed", "marker": {"n": 1, "lifetime": 20}, "tab": "t"}', ("refreshed", {"n": 1, "lifetime": 20.0, "tab": None}, None, "t", None)),
+     ('{"type": "signed-out"}', ("signed-out", None, None, None, None)),
+     ('{"type": "signed-in", "marker": {"n": 2}, "token": "tok"}', ("signed-in", {"n": 2, "lifetime": None, "tab": None}, "tok", None, None)),
+     ('{"type": "refreshed", "marker": {"n": 2}, "token": "a", "refresh": "r2"}', ("refreshed", {"n": 2, "lifetime": None, "tab": None}, "a", None, "r2")),
+     ('{"type": "share", "token": "a", "refresh": "r2"}', ("share", None, "a", None, "r2")), ('{"type": "ask"}', ("ask", None, None, None, None)),
+     ('{"type": "share", "refresh": "r\n2"}', None), ('{"type": "share", "refresh": 5}', None),
      ('{"type": "refreshed"}', None), ('{"type": "refreshed", "marker": "x"}', None), ('{"type": "signed-in", "marker": {"n": 2}, "token": "a b"}', None),
      ('{"type": "refreshed", "marker": {"n": 1, "lifetime": [1]}}', None), ('{"type": "hello"}', None), ('{"type": ["refreshed"]}', None),
      ("[1]", None), ("not json", None)],
@@ -103,7 +106,11 @@ def test_a_header_the_browser_would_refuse_is_named(name, value, problem):
 
 
 def test_a_sign_in_answer_gives_its_token_and_lifetime_or_nothing():
-    assert inputs.sign_in_answer('{"data": {"accessToken": "t", "expiresIn": 30}}', "data.accessToken") == ("t", 30.0)
-    assert inputs.sign_in_answer('{"data": {"accessToken": "a\\nb", "expiresIn": 1e400}}', "data.accessToken") == (None, None)
-    assert inputs.sign_in_answer("<html>", "data.accessToken") == (None, None)
-    assert inputs.sign_in_answer(None, "data.accessToken") == (None, None)
+    assert inputs.sign_in_answer('{"data": {"accessToken": "t", "expiresIn": 30}}', "data.accessToken") == ("t", 30.0, None)
+    assert inputs.sign_in_answer('{"data": {"accessToken": "a\\nb", "expiresIn": 1e400}}', "data.accessToken") == (None, None, None)
+    assert inputs.sign_in_answer("<html>", "data.accessToken") == (None, None, None)
+    assert inputs.sign_in_answer(None, "data.accessToken") == (None, None, None)
+    # Simple JWT's and OAuth 2.0's answers carry the refresh token in the body
+    assert inputs.sign_in_answer('{"access": "a", "refresh": "r"}', "access", "refresh") == ("a", None, "r")
+    assert inputs.sign_in_answer('{"access_token": "a", "expires_in": 300, "refresh_token": "r"}', "access_token", "refresh_token") == ("a", 300.0, "r")
+    assert inputs.sign_in_answer('{"access": "a", "refresh": ["r"]}', "access", "refresh") == ("a", None, None)

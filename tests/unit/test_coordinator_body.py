@@ -1,0 +1,198 @@
+"""The coordinator where the refresh token travels in the body (Simple JWT, OAuth 2.0): it holds
+the token, sends it in StartRefresh, takes a rotated one, never sends a spent one, and reads
+the server's words (servers.py, through inputs.refresh_answer) into terminal / no-session.
+
+Commands as tuples, as in test_coordinator.py; here StartRefresh shows the token it carries.
+"""
+
+import pytest
+
+from authfetch import inputs
+from authfetch.coordinator import ASK_WAIT, ENDED, FAIL, LIVE, MESSAGE_WAIT, NO_SESSION, OPEN, PAUSED, REPLAY, SESSION_EXPIRED, Coordinator
+from authfetch.servers import Server
+
+
+def make(**options):
+    options.setdefault("random", lambda: 0.5)
+    options.setdefault("requires_token", True)
+    options.setdefault("carries_refresh", True)
+    return Coordinator(**options)
+
+
+def described(commands):
+    out = []
+    for command in commands:
+        kind = command.kind
+        if kind == "gate":
+            out.append(("gate", command.state, command.generation, command.token))
+        elif kind == "start-refresh":
+            out.append(("start-refresh", command.epoch, command.refresh_token))
+        elif kind == "verdict":
+            out.append(("verdict", command.ident, command.what, command.reason))
+        elif kind == "emit":
+            out.append(("emit", command.name))
+        elif kind == "announce":
+            out.append(("announce", command.what, command.token, command.refresh_token))
+        elif kind == "keep":
+            out.append(("keep", command.refresh_token))
+        elif kind == "wait-for-tabs":
+            out.append(("wait-for-tabs", command.delay))
+        elif kind == "known":
+            out.append(("known", command.marker))
+        else:
+            out.append((kind,))
+    return out
+
+
+def signed_in(c, token="a1", refresh="r1"):
+    return described(c.signed_in(0.0, token=token, refresh_token=refresh))
+
+
+def answer(status, body, server="simplejwt"):
+    return inputs.refresh_answer(status, body, token_field=Server.preset(server).access_field if isinstance(server, str) else server.access_field,
+                                 server=Server.preset(server) if isinstance(server, str) else server)
+
+
+def test_a_sign_in_hands_over_the_refresh_token_and_the_refresh_sends_it():
+    c = make()
+    assert ("keep", "r1") in signed_in(c)
+    commands = described(c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1))
+    assert ("start-refresh", 1, "r1") in commands and commands[-1][:2] == ("gate", PAUSED)
+
+
+def test_a_rotated_refresh_token_replaces_the_spent_one_and_is_the_next_one_sent():
+    c = make()
+    signed_in(c)
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
+    commands = described(c.refresh_answered(2.0, answer(200, '{"access": "a2", "refresh": "r2"}'), epoch=1, call=1))
+    assert ("keep", "r2") in commands and commands[-1] == ("gate", OPEN, 2, "a2")
+    assert c.refresh_token == "r2"
+    commands = described(c.answered(2, 2, 3.0, replayed=False, replayable=True, seen=2))
+    assert ("start-refresh", 1, "r2") in commands  # never r1 again
+
+
+def test_an_answer_without_a_rotated_token_keeps_the_one_sent():
+    c = make()
+    signed_in(c)
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
+    commands = described(c.refresh_answered(2.0, answer(200, '{"access": "a2"}'), epoch=1, call=1))
+    assert not [cmd for cmd in commands if cmd[0] == "keep"] and c.refresh_token == "r1"
+
+
+def test_no_refresh_token_means_no_session_and_nothing_is_sent():
+    c = make()
+    commands = described(c.answered(1, 0, 1.0, replayed=False, replayable=True, seen=1))
+    assert not [cmd for cmd in commands if cmd[0] == "start-refresh"]
+    assert ("verdict", 1, FAIL, SESSION_EXPIRED) in commands and ("emit", NO_SESSION) in commands
+    assert commands[-1][:2] == ("gate", ENDED) and c.stats.refreshes == 0
+
+
+@pytest.mark.parametrize(
+    "server, status, body, ended",
+    [("simplejwt", 401, '{"detail": "Token is blacklisted", "code": "token_not_valid"}', SESSION_EXPIRED),
+     ("simplejwt", 400, '{"refresh": ["This field may not be blank."]}', SESSION_EXPIRED),
+     ("oauth2", 400, '{"error": "invalid_grant"}', SESSION_EXPIRED),
+     ("oauth2", 409, '{"error": "invalid_grant"}', SESSION_EXPIRED)],  # the word ends it whatever the status
+)
+def test_the_servers_words_for_a_spent_token_end_the_session(server, status, body, ended):
+    c = make()
+    signed_in(c)
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
+    commands = described(c.refresh_answered(2.0, answer(status, body, server), epoch=1, call=1))
+    assert ("emit", ended) in commands and ("keep", None) in commands and commands[-1][:2] == ("gate", ENDED)
+    assert c.refresh_token is None
+
+
+def test_a_5xx_is_retried_with_the_same_token():
+    c = make()
+    signed_in(c)
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
+    commands = described(c.refresh_answered(2.0, answer(503, '{"detail": "down"}'), epoch=1, call=1))
+    assert commands[0] == ("retry-refresh",) and c.session == LIVE
+    c.call_ended(2.0, 1)
+    assert ("start-refresh", 1, "r1") in described(c.retry_refresh(3.0, epoch=1))
+
+
+def test_dj_rest_auth_says_no_session_in_its_own_words_whatever_the_cookies_say():
+    server = Server.preset("dj-rest-auth")
+    c = Coordinator(random=lambda: 0.5)
+    c.answered(1, 0, 1.0, replayed=False, replayable=True, seen=1)
+    none = inputs.refresh_answer(401, '{"detail": "No valid refresh token found."}', token_field="access", server=server)
+    # seen=True: a csrftoken cookie is there (Django's outlives a sign-out): the words win
+    assert ("emit", NO_SESSION) in described(c.refresh_answered(2.0, none, epoch=0, call=1, seen=True))
+    c = Coordinator(random=lambda: 0.5)
+    c.answered(1, 0, 1.0, replayed=False, replayable=True, seen=1)
+    spent = inputs.refresh_answer(401, '{"detail": "Token is blacklisted", "code": "token_not_valid"}', token_field="access", server=server)
+    assert ("emit", SESSION_EXPIRED) in described(c.refresh_answered(2.0, spent, epoch=0, call=1, seen=False))
+
+
+# -- tabs sharing the one refresh token (share_token=True) --------------------------------------
+
+
+def test_a_tab_without_a_token_asks_the_others_and_adopts_what_one_shares():
+    c = make(cross_tab=True)
+    commands = described(c.answered(1, 0, 1.0, replayed=False, replayable=True, seen=1))
+    assert ("announce", "ask", None, None) in commands and ("wait-for-tabs", ASK_WAIT) in commands
+    assert ("verdict", 1, REPLAY, None) in commands and commands[-1][:2] == ("gate", PAUSED)
+    marker = {"n": 4, "lifetime": None, "tab": "t"}
+    commands = described(c.remote(1.1, "share", token="a9", refresh_token="r9", fresh=True, marker=marker))
+    assert ("keep", "r9") in commands and ("known", marker) in commands and commands[-1] == ("gate", OPEN, 1, "a9")
+    assert described(c.tabs_silent(1.6, epoch=0))[-1] == ("gate", OPEN, 1, "a9")  # the wait is stale now
+
+
+def test_a_tab_asked_shares_only_tokens_that_are_not_about_to_rotate():
+    c = make(cross_tab=True)
+    signed_in(c)
+    assert described(c.remote(1.0, "ask"))[0] == ("announce", "share", "a1", "r1")
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)  # its refresh runs: r1 is being spent
+    assert described(c.remote(1.1, "ask")) == [("gate", PAUSED, 1, "a1")]
+
+
+def test_no_answer_to_an_ask_is_no_session():
+    c = make(cross_tab=True)
+    c.answered(1, 0, 1.0, replayed=False, replayable=True, seen=1)
+    commands = described(c.tabs_silent(1.5, epoch=0))
+    assert ("emit", NO_SESSION) in commands and commands[-1][:2] == ("gate", ENDED)
+
+
+def test_a_tab_that_finds_another_renewed_waits_for_its_tokens_and_never_sends_the_spent_one():
+    c = make(cross_tab=True)
+    signed_in(c)
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
+    commands = described(c.lock_acquired(1.2, epoch=1, renewed_elsewhere=True))
+    assert commands == [("wait-for-tabs", MESSAGE_WAIT), ("gate", PAUSED, 1, "a1")]
+    commands = described(c.remote(1.3, "refreshed", token="a2", refresh_token="r2", fresh=True))
+    assert ("keep", "r2") in commands and commands[-1] == ("gate", OPEN, 2, "a2")
+    assert not [cmd for cmd in commands if cmd[0] == "start-refresh"]
+
+
+def test_if_the_renewals_tokens_never_come_the_round_fails_in_turn_without_sending():
+    c = make(cross_tab=True, refresh_retries=0)
+    signed_in(c)
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
+    c.lock_acquired(1.2, epoch=1, renewed_elsewhere=True)
+    commands = described(c.tabs_silent(3.2, epoch=1))
+    assert ("emit", "refresh-failed") in commands and commands[-1] == ("gate", OPEN, 1, "a1")
+    assert c.refresh_token == "r1" and c.session == LIVE
+
+
+def test_a_share_never_replaces_a_token_this_tab_has():
+    c = make(cross_tab=True)
+    signed_in(c, refresh="r5")
+    assert described(c.remote(1.0, "share", token="a4", refresh_token="r4", fresh=True)) == [("gate", OPEN, 1, "a1")]
+    assert c.refresh_token == "r5"
+
+
+def test_a_sign_in_in_another_tab_brings_its_tokens():
+    c = make(cross_tab=True)
+    commands = described(c.remote(1.0, "signed-in", token="a1", refresh_token="r1", fresh=True))
+    assert ("keep", "r1") in commands and commands[-1] == ("gate", OPEN, 1, "a1")
+
+
+def test_a_renewal_is_announced_with_its_rotated_token():
+    c = make(cross_tab=True)
+    signed_in(c)
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
+    c.lock_acquired(1.1, epoch=1)
+    commands = described(c.refresh_answered(2.0, answer(200, '{"access": "a2", "refresh": "r2"}'), epoch=1, call=1))
+    assert ("announce", "refreshed", "a2", "r2") in commands
