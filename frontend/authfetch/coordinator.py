@@ -186,14 +186,15 @@ class StartRefresh:
 
 
 class WaitForTabs:
-    """Call ``tabs_silent`` after ``delay`` seconds unless another tab's message settles the
-    round first (which makes this epoch stale)."""
+    """Call ``tabs_silent`` after ``delay`` seconds (handing back ``epoch`` and ``wait``) unless
+    another tab's message settles the round first (which makes this epoch stale)."""
 
     kind = "wait-for-tabs"
 
-    def __init__(self, delay, epoch):
+    def __init__(self, delay, epoch, wait):
         self.delay = delay
         self.epoch = epoch
+        self.wait = wait  # a later wait of the same round supersedes this one
 
 
 class Known:
@@ -316,6 +317,7 @@ class Coordinator:
         self.call_out = None  # the one on the wire, of whatever epoch (a stale one may still be)
         self.call_waits = False  # this round's call waits for that one to land
         self.parked_refresh_at = None  # the renewal close() put aside, for reopen()
+        self.waits = 0  # WaitForTabs given so far: only the latest one's end counts
         self.stats = Stats()
 
     # -- inputs: what the engine reports ------------------------------------------------------
@@ -376,7 +378,7 @@ class Coordinator:
         if renewed_elsewhere and self.carries_refresh:
             # That tab rotated the refresh token this tab holds: sending it now would be reuse.
             # Its message brings the new ones (posted before it let the lock go).
-            return [WaitForTabs(MESSAGE_WAIT, self.epoch), self.gate()]
+            return [self._wait(MESSAGE_WAIT), self.gate()]
         return self._call() + [self.gate()]
 
     def lock_failed(self, now, *, epoch=None, error=None, waiting=True, seen=False):
@@ -493,11 +495,11 @@ class Coordinator:
             commands += self._give_up(None, message)[:-1]
         return commands + [self.gate()]
 
-    def tabs_silent(self, now, *, epoch=None, waiting=True):
+    def tabs_silent(self, now, *, epoch=None, wait=None, waiting=True):
         """A WaitForTabs ran out with no message settling the round: no tab shared a refresh
         token (there is no session), or the one that renewed never told its tokens (a
         transient failure: retried, in turn, under the lock)."""
-        if not self.refreshing or self._stale(epoch):
+        if not self.refreshing or self._stale(epoch) or (wait is not None and wait != self.waits):
             return [self.gate()]
         if self.refresh_token is None:
             self._end_round()
@@ -543,8 +545,14 @@ class Coordinator:
         if what in (SESSION_EXPIRED, SIGNED_OUT):
             return self._end(SESSION_EXPIRED, None, "ended in another tab (" + what + ")")
         if what == "ask":  # a tab without a refresh token; answered only with tokens not about to rotate
-            if self.carries_refresh and self.refresh_token is not None and self.session == LIVE and not self.refreshing:
-                return [Announce("share", None, self.token, self.refresh_token), self.gate()]
+            if not (self.carries_refresh and self.refresh_token is not None and self.session == LIVE):
+                return [self.gate()]
+            if self.refreshing:  # its renewal's message will bring the new ones: wait for that
+                return [Announce("renewing"), self.gate()]
+            return [Announce("share", None, self.token, self.refresh_token), self.gate()]
+        if what == "renewing":  # the answer to this tab's ask: the tokens come with the renewal
+            if self.carries_refresh and self.refreshing and self.refresh_token is None:
+                return [self._wait(MESSAGE_WAIT), self.gate()]
             return [self.gate()]
         if self.requires_token and not token:
             return [self.gate()]  # bearer mode without a shared token: this tab renews its own, in turn
@@ -704,6 +712,10 @@ class Coordinator:
             self.gate(),
         ]
 
+    def _wait(self, delay):
+        self.waits += 1
+        return WaitForTabs(delay, self.epoch, self.waits)
+
     def _keep(self, refresh_token):
         """The refresh token is now ``refresh_token``; Keep tells the driver (body mode only)."""
         if not self.carries_refresh or refresh_token == self.refresh_token:
@@ -754,7 +766,7 @@ class Coordinator:
             self.refreshing = True
             self.attempt = 1
             self.reason = reason
-            return [Announce("ask"), WaitForTabs(ASK_WAIT, self.epoch), Emit("refresh-start", {"reason": reason, "attempt": 1})]
+            return [Announce("ask"), self._wait(ASK_WAIT), Emit("refresh-start", {"reason": reason, "attempt": 1})]
         self.refreshing = True
         self.attempt = 1
         self.reason = reason

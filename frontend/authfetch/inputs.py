@@ -20,7 +20,7 @@ MAX_LIFETIME = 10 * 365 * 86400.0  # seconds; beyond, a "lifetime" is a bug, not
 MAX_TOKEN_LENGTH = 16384  # characters; more than any server takes in one header
 REFRESH_ANSWER_LIMIT = 64 * 1024  # bytes of a refresh answer read at most (one is ~500)
 SIGN_IN_ANSWER_LIMIT = 1024 * 1024  # bytes of a sign-in answer read for its token
-MESSAGE_KINDS = ("refreshed", "signed-in", "share", "ask", "session-expired", "signed-out")
+MESSAGE_KINDS = ("refreshed", "signed-in", "share", "ask", "renewing", "session-expired", "signed-out")
 MAX_NOTES = 20  # notes printed per page: a flood of bad messages must not flood the console
 _notes = [0]
 

@@ -122,16 +122,16 @@ class Server:
         """("ended" | "no-session" | None): what an error answer's words say of the session."""
         if not isinstance(document, dict):
             return None
-        found = None
-        for field in WORD_FIELDS:
-            value = document.get(field)
-            if not isinstance(value, str):
-                continue
+        said = [document.get(field) for field in WORD_FIELDS if isinstance(document.get(field), str)]
+        # The more telling words first: dj-rest-auth answers a missing cookie with its "No valid
+        # refresh token found." *and* Simple JWT's generic code token_not_valid.
+        for value in said:
+            if value in self.no_session_words:
+                return "no-session"
+        for value in said:
             if value in self.ended_words:
                 return "ended"
-            if value in self.no_session_words:
-                found = "no-session"
-        return found
+        return None
 
 
 def _fields(label, value):

@@ -383,7 +383,7 @@ class Session:
                 elif kind == "retry-refresh":
                     call_later(command.delay, lambda epoch=command.epoch: self._retry(epoch))
                 elif kind == "wait-for-tabs":
-                    call_later(command.delay, lambda epoch=command.epoch: self._tabs_silent(epoch))
+                    call_later(command.delay, lambda epoch=command.epoch, wait=command.wait: self._tabs_silent(epoch, wait))
                 elif kind == "keep":
                     self._keep(command.refresh_token)
                 elif kind == "known":
@@ -400,8 +400,8 @@ class Session:
     def _retry(self, epoch):
         self._input(lambda now: self.coordinator.retry_refresh(now, epoch=epoch, waiting=self.wire.pending()))
 
-    def _tabs_silent(self, epoch):
-        self._input(lambda now: self.coordinator.tabs_silent(now, epoch=epoch, waiting=self.wire.pending()))
+    def _tabs_silent(self, epoch, wait):
+        self._input(lambda now: self.coordinator.tabs_silent(now, epoch=epoch, wait=wait, waiting=self.wire.pending()))
 
     def _keep(self, refresh_token):
         """Where the page opted in (sessionStorage), the refresh token survives a reload."""

@@ -117,7 +117,8 @@ def test_dj_rest_auth_says_no_session_in_its_own_words_whatever_the_cookies_say(
     server = Server.preset("dj-rest-auth")
     c = Coordinator(random=lambda: 0.5)
     c.answered(1, 0, 1.0, replayed=False, replayable=True, seen=1)
-    none = inputs.refresh_answer(401, '{"detail": "No valid refresh token found."}', token_field="access", server=server)
+    # as dj-rest-auth 7.2 answers it (its words, and Simple JWT's code beside them)
+    none = inputs.refresh_answer(401, '{"detail": "No valid refresh token found.", "code": "token_not_valid"}', token_field="access", server=server)
     # seen=True: a csrftoken cookie is there (Django's outlives a sign-out): the words win
     assert ("emit", NO_SESSION) in described(c.refresh_answered(2.0, none, epoch=0, call=1, seen=True))
     c = Coordinator(random=lambda: 0.5)
@@ -145,7 +146,21 @@ def test_a_tab_asked_shares_only_tokens_that_are_not_about_to_rotate():
     signed_in(c)
     assert described(c.remote(1.0, "ask"))[0] == ("announce", "share", "a1", "r1")
     c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)  # its refresh runs: r1 is being spent
-    assert described(c.remote(1.1, "ask")) == [("gate", PAUSED, 1, "a1")]
+    assert described(c.remote(1.1, "ask")) == [("announce", "renewing", None, None), ("gate", PAUSED, 1, "a1")]
+
+
+def test_a_tab_asked_mid_renewal_says_so_and_the_asker_waits_for_the_renewals_tokens():
+    asker = make(cross_tab=True)
+    asker.answered(1, 0, 1.0, replayed=False, replayable=True, seen=1)
+    holder = make(cross_tab=True)
+    signed_in(holder)
+    holder.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
+    assert described(holder.remote(1.1, "ask"))[0] == ("announce", "renewing", None, None)
+    assert described(asker.remote(1.1, "renewing"))[0] == ("wait-for-tabs", MESSAGE_WAIT)
+    # the ask's own wait runs out first: superseded, it ends nothing
+    assert described(asker.tabs_silent(1.5, epoch=0, wait=1)) == [("gate", PAUSED, 0, None)]
+    assert ("keep", "r2") in described(asker.remote(1.4, "refreshed", token="a2", refresh_token="r2", fresh=True))
+    assert asker.session == LIVE and asker.token == "a2"
 
 
 def test_no_answer_to_an_ask_is_no_session():
