@@ -18,7 +18,8 @@ import pytest
 
 from tests.support.django_process import CLIENT_ID, DjangoProcess
 
-from .conftest import HARNESS_READY, Harness, wait_for_boot
+from .conftest import BOOT_TIMEOUT_MS, HARNESS_READY, RUNTIMES, Harness, wait_for_boot
+from .test_embed import READY, embed_url
 
 KINDS = ["sj", "dra", "oauth"]
 
@@ -240,3 +241,99 @@ def test_five_tabs_at_expiry_lose_nothing_and_never_send_a_refresh_token_twice(t
     assert outcomes == [200] * (TABS * PER_TAB), figures
     assert not reused(calls) and all(call["status"] == 200 for call in calls), figures
     assert len(calls) == 1, figures
+
+
+# -- where the refresh token is kept, and how it is given back ---------------------------------
+
+REOPEN = """
+async def main():
+    forget()  # the old client goes, as with a reload: what survives is what was stored
+    D = %(d)r
+    api = client(keep="api", base_url=D + "sj/", refresh_url=D + "sj/token/refresh/", login_url=D + "sj/token/",
+                 allowed_origins=[D], server="simplejwt", cross_tab=False, refresh_token_storage=%(storage)r)
+    results = await within(5, lambda i: api.get("profile/"), 20)
+    return {"outcomes": outcomes(results), "stored": js.sessionStorage.getItem("authfetch:refresh-token:" + D + "sj/token/refresh/")}
+"""
+
+SIGN_IN_STORED = """
+async def main():
+    forget()
+    D = %(d)r
+    api = client(keep="api", base_url=D + "sj/", refresh_url=D + "sj/token/refresh/", login_url=D + "sj/token/",
+                 allowed_origins=[D], server="simplejwt", cross_tab=False, refresh_token_storage=%(storage)r)
+    return (await api.login(json={"username": "demo", "password": "demo"})).status
+"""
+
+
+@pytest.mark.parametrize("storage", ["memory", "sessionStorage"])
+def test_the_refresh_token_outlives_a_reload_only_where_the_page_opted_in(harness, django, storage):
+    harness.page.evaluate("() => { localStorage.clear(); sessionStorage.clear(); }")
+    assert harness.run("import js\n" + SIGN_IN_STORED % {"d": django.url, "storage": storage}) == 200
+    issued = django.stats()["issued"]["sj"]
+    django.reset()
+    django.expire()
+    answer = harness.run("import js\n" + REOPEN % {"d": django.url, "storage": storage})
+    calls = refreshes(django, "sj")
+    figures = f"[{harness.runtime} {storage}] {answer}, refresh calls {calls}"
+    if storage == "memory":
+        assert answer["outcomes"] == ["SessionExpired"] * 5 and calls == [] and answer["stored"] is None, figures
+    else:
+        assert answer["outcomes"] == [200] * 5 and len(calls) == 1, figures
+        # the rotated token is what is stored now, not the spent one
+        assert answer["stored"] == django.stats()["issued"]["sj"] != issued, figures
+
+
+SIGN_OUT = """
+async def main():
+    api = kept["api"]
+    response = await api.logout()
+    after = await within(2, lambda i: api.get(%(profile)r), 10)
+    return {"status": response.status, "after": outcomes(after)}
+"""
+
+
+@pytest.mark.parametrize("kind", ["sj", "oauth"])
+def test_signing_out_hands_the_refresh_token_to_the_server_to_revoke(harness, django, kind):
+    sign_in(harness, django, kind)
+    issued = django.stats()["issued"][kind]
+    answer = harness.run(SIGN_OUT % {"profile": PROFILES[kind]})
+    assert answer == {"status": 200, "after": ["SessionExpired"] * 2}, answer
+    if kind == "sj":
+        response = django.http.post("/sj/token/refresh/", json={"refresh": issued})
+        assert response.status_code == 401 and response.json()["code"] == "token_not_valid", response.text
+    else:
+        form = {"grant_type": "refresh_token", "refresh_token": issued, "client_id": CLIENT_ID}
+        response = django.http.post("/o/token/", data=form)
+        assert response.status_code == 400 and response.json()["error"] == "invalid_grant", response.text
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_one_tag_speaks_simplejwt_from_its_data_attributes(browser, stub, django, runtime):
+    d = django.url
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(BOOT_TIMEOUT_MS)
+        page.goto(embed_url(stub, runtime=runtime, preset="simplejwt", baseUrl=d + "sj/", refreshUrl=d + "sj/token/refresh/",
+                            signInUrl=d + "sj/token/", allowedOrigins=django.origin))
+        page.evaluate(READY)
+        signed = page.evaluate(
+            """async (url) => {
+                const response = await window.authfetch.fetch(url, {method: "POST", headers: {"Content-Type": "application/json"},
+                    body: JSON.stringify({username: "demo", password: "demo"})});
+                const body = await response.json();
+                return [response.status, typeof body.access, typeof body.refresh];
+            }""",
+            d + "sj/token/",
+        )
+        assert signed == [200, "string", "string"], signed
+        django.reset()
+        django.expire()
+        statuses = page.evaluate(
+            "async (url) => (await Promise.all(Array.from({length: 50}, () => window.authfetch.fetch(url)))).map((r) => r.status)",
+            d + "sj/profile/",
+        )
+        calls = refreshes(django, "sj")
+        assert statuses == [200] * 50 and [call["status"] for call in calls] == [200], (statuses, calls)
+    finally:
+        context.close()
