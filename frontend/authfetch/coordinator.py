@@ -315,9 +315,11 @@ class Coordinator:
         self.attempt_reason = None  # and its attempt ("retry" after the first)
         self.calls = 0  # refresh calls sent so far
         self.call_out = None  # the one on the wire, of whatever epoch (a stale one may still be)
+        self.call_token = None  # the refresh token it carries (body mode)
         self.call_waits = False  # this round's call waits for that one to land
         self.parked_refresh_at = None  # the renewal close() put aside, for reopen()
         self.waits = 0  # WaitForTabs given so far: only the latest one's end counts
+        self.told_renewing = False  # this round's ask was answered "renewing" (taken once)
         self.stats = Stats()
 
     # -- inputs: what the engine reports ------------------------------------------------------
@@ -389,7 +391,15 @@ class Coordinator:
         """The refresh call came back with an HTTP answer (a RefreshAnswer). ``waiting``: how many
         requests wait in the engine; ``seen``: the page showed a session when the round began;
         ``call``: the StartRefresh's number."""
-        landed = self._landed(call)
+        kept = []
+        if self._stale(epoch) and self.carries_refresh and 200 <= answer.status < 300 and answer.refresh_token \
+                and call is not None and call == self.call_out and self.call_token == self.refresh_token \
+                and self.session == LIVE:
+            # The server rotated the token all the same: the one this tab holds is the one that
+            # call carried, spent now, and the answer's is the one to send next (taken before a
+            # round waiting for this call sends).
+            kept = self._keep(answer.refresh_token)
+        landed = kept + self._landed(call)
         if self._stale(epoch):
             return landed + [self.gate()]
         status = answer.status
@@ -504,9 +514,9 @@ class Coordinator:
         if self.refresh_token is None:
             self._end_round()
             return self._end(SESSION_EXPIRED if self.known else NO_SESSION, None, "no refresh token in this tab")
-        return self.refresh_failed(
-            now, error="another tab renewed the session, but its new tokens did not arrive", epoch=epoch, waiting=waiting
-        )
+        # Another tab renewed, and its tokens never came: the one held here is spent (sending it
+        # would be reuse). Ask the tabs once for theirs; without an answer the session is over.
+        return self._keep(None) + [Announce("ask"), self._wait(ASK_WAIT), self.gate()]
 
     def abandon(self, seen=0, calls_out=(), call=None):
         """The last resort when ``faulted`` itself failed (a bug there): the round is dropped and
@@ -551,7 +561,8 @@ class Coordinator:
                 return [Announce("renewing"), self.gate()]
             return [Announce("share", None, self.token, self.refresh_token), self.gate()]
         if what == "renewing":  # the answer to this tab's ask: the tokens come with the renewal
-            if self.carries_refresh and self.refreshing and self.refresh_token is None:
+            if self.carries_refresh and self.refreshing and self.refresh_token is None and not self.told_renewing:
+                self.told_renewing = True  # once a round: a stream of them must not hold it for ever
                 return [self._wait(MESSAGE_WAIT), self.gate()]
             return [self.gate()]
         if self.requires_token and not token:
@@ -560,8 +571,12 @@ class Coordinator:
         if self.carries_refresh:
             if not refresh_token:
                 return [self.gate()]
-            if what == "share" and self.refresh_token is not None:
-                return [self.gate()]  # an answer to a tab that had none; this tab's are as new or newer
+            if what == "share" and not (self.refreshing and self.refresh_token is None):
+                return [self.gate()]  # only a tab that asked takes a share: no one else's session is forced on it
+            if what == "refreshed" and (self.session != LIVE or self.call_out is not None):
+                # Ended here (a sign-in starts again, not a renewal), or this tab's own call is
+                # out under the lock, which no other tab could have held: not a renewal to take.
+                return [self.gate()]
             if what == "signed-in":
                 return self._signed_in(now, token, lifetime)[:-1] + self._keep(refresh_token) + [self.gate()]
             if not fresh and self.refresh_token is not None:
@@ -742,6 +757,7 @@ class Coordinator:
             return self._end(SESSION_EXPIRED if self.known else NO_SESSION, None, "no refresh token")[:-1]
         self.calls += 1
         self.call_out = self.calls
+        self.call_token = self.refresh_token
         return [StartRefresh(self.attempt, self.attempt_reason, self.epoch, self.calls, self.refresh_token)]
 
     def _forget_calls_not_out(self, calls_out):
@@ -759,6 +775,7 @@ class Coordinator:
         return self._attempt(self.attempt_reason)
 
     def _begin_refresh(self, reason):
+        self.told_renewing = False
         if self.carries_refresh and self.refresh_token is None:
             # Nothing to refresh with: no session here, unless another tab shares one.
             if not self.cross_tab:

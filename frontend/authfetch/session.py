@@ -34,7 +34,8 @@ def session_for(options, transport):
     session = _sessions.get(key)
     if session is None:
         session = _sessions[key] = Session(options, transport)
-    elif session.options.mode != options.mode or session.options.server.in_body != options.server.in_body:
+    elif session.options.mode != options.mode or session.options.server.name != options.server.name or \
+            session.options.server.in_body != options.server.in_body:
         raise UsageError(
             f"mode={options.mode!r} (server {options.server.name!r}) conflicts with an existing client for "
             f"{options.refresh_url} (mode={session.options.mode!r}, server {session.options.server.name!r}); "

@@ -42,6 +42,15 @@ def warn_once(message):
         print("authfetch: " + message)
 
 
+def _kind(text):
+    try:
+        value = json.loads(str(text))
+    except Exception:
+        return "not JSON"
+    kind = value.get("type") if isinstance(value, dict) else None
+    return "type " + repr(kind)[:24] if isinstance(kind, str) else "no type"
+
+
 class TabSync:
     def __init__(self, transport, name, *, lock_timeout, share_token, on_message):
         self.transport = transport
@@ -103,7 +112,8 @@ class TabSync:
     def _received(self, text):
         found = inputs.message(text)
         if found is None:
-            inputs.note("ignored a cross-tab message of the wrong shape: " + repr(str(text)[:80]))
+            # Its type and size only: a message may carry tokens, which never go to the console.
+            inputs.note(f"ignored a cross-tab message of the wrong shape ({_kind(text)}, {len(str(text))} characters)")
             return
         what, marker, token, tab, refresh = found
         fresh = marker is None or marker != self.known

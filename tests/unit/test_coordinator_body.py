@@ -181,14 +181,49 @@ def test_a_tab_that_finds_another_renewed_waits_for_its_tokens_and_never_sends_t
     assert not [cmd for cmd in commands if cmd[0] == "start-refresh"]
 
 
-def test_if_the_renewals_tokens_never_come_the_round_fails_in_turn_without_sending():
-    c = make(cross_tab=True, refresh_retries=0)
+def test_if_the_renewals_tokens_never_come_the_spent_token_is_dropped_and_the_tabs_asked_once():
+    c = make(cross_tab=True)
     signed_in(c)
     c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
     c.lock_acquired(1.2, epoch=1, renewed_elsewhere=True)
-    commands = described(c.tabs_silent(3.2, epoch=1))
-    assert ("emit", "refresh-failed") in commands and commands[-1] == ("gate", OPEN, 1, "a1")
-    assert c.refresh_token == "r1" and c.session == LIVE
+    commands = described(c.tabs_silent(3.2, epoch=1, wait=1))
+    assert commands == [("keep", None), ("announce", "ask", None, None), ("wait-for-tabs", ASK_WAIT), ("gate", PAUSED, 1, "a1")]
+    commands = described(c.tabs_silent(3.7, epoch=1, wait=2))  # nobody shares: over, and said once
+    assert ("emit", SESSION_EXPIRED) in commands and commands[-1][:2] == ("gate", ENDED)
+    assert c.refresh_token is None and c.stats.refreshes == 1  # the spent token never went out
+
+
+def test_a_rotation_on_a_stale_call_is_still_taken_so_the_spent_token_is_not_sent_next():
+    c = make()
+    signed_in(c)
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)  # call 1 carries r1
+    c.faulted(1.1, error="injected", calls_out=[1])  # the round ends; call 1 is still on the wire
+    assert ("start-refresh",) not in [cmd[:1] for cmd in described(c.answered(2, 1, 1.2, replayed=False, replayable=True, seen=2))]
+    commands = described(c.refresh_answered(1.5, answer(200, '{"access": "a2", "refresh": "r2"}'), epoch=1, call=1))
+    assert ("keep", "r2") in commands and ("start-refresh", 2, "r2") in commands  # the waiting round sends r2, not r1
+
+
+def test_hostile_messages_cannot_hold_a_round_or_force_a_session_on_a_tab():
+    c = make(cross_tab=True)
+    c.answered(1, 0, 1.0, replayed=False, replayable=True, seen=1)  # asking
+    assert described(c.remote(1.1, "renewing"))[0] == ("wait-for-tabs", MESSAGE_WAIT)
+    for at in (1.2, 1.3, 1.4):  # a stream of them re-arms nothing
+        assert described(c.remote(at, "renewing")) == [("gate", PAUSED, 0, None)]
+    assert ("emit", NO_SESSION) in described(c.tabs_silent(3.2, epoch=0, wait=2))
+    # ended: a share (an answer to someone else's ask) or a renewal does not bring it back
+    assert described(c.remote(4.0, "share", token="aX", refresh_token="rX", fresh=True))[-1][:2] == ("gate", ENDED)
+    assert described(c.remote(4.1, "refreshed", token="aX", refresh_token="rX", fresh=True))[-1][:2] == ("gate", ENDED)
+    assert c.refresh_token is None
+
+
+def test_a_renewal_message_while_this_tabs_own_call_is_out_is_not_taken():
+    c = make(cross_tab=True)
+    signed_in(c)
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
+    c.lock_acquired(1.1, epoch=1)  # call 1 with r1, under the lock
+    assert described(c.remote(1.2, "refreshed", token="aX", refresh_token="rX", fresh=True)) == [("gate", PAUSED, 1, "a1")]
+    commands = described(c.refresh_answered(1.5, answer(200, '{"access": "a2", "refresh": "r2"}'), epoch=1, call=1))
+    assert c.refresh_token == "r2" and commands[-1] == ("gate", OPEN, 2, "a2")
 
 
 def test_a_share_never_replaces_a_token_this_tab_has():

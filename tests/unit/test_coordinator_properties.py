@@ -20,6 +20,8 @@ Checked after every step:
 - one refresh call on the wire at a time, of whatever epoch (two would present one refresh
   token twice), at most ``refresh_retries + 1`` per round, none while the session is over;
 - no request is sent more than twice (once, and one replay);
+- where the refresh token travels in the body (Simple JWT, OAuth 2.0 shapes): a refresh call
+  always carries one, and never one a rotation the coordinator took has spent;
 - as the coordinator's own events tell it (not as its code would): nothing is sent from
   "session-expired" (or "no-session", or this tab's sign-out) until a sign-in or a "refresh",
   and "session-expired" fires once per end.
@@ -48,6 +50,7 @@ from hypothesis import strategies as st
 from authfetch import inputs
 from authfetch.config import COORDINATED, CREDENTIALED, ONCE, PACED, RECALLABLE
 from authfetch.coordinator import LIVE, Coordinator
+from authfetch.servers import Server
 from authfetch.session import for_engine
 from authfetch.tabs import TabSync
 from authfetch.testing import FakeBrowser, FakeTransport
@@ -83,6 +86,16 @@ ANSWERS = [
     (503, "not json"),
     (429, None),
 ]
+# In body mode the answers are read as a server that rotates "data.refresh" and says "spent".
+BODY_SERVER = Server(refresh_token="body", access_field="data.accessToken", rotated_field="data.refresh",
+                     ended_words=("spent", "refresh_token_reused"), no_session_words=("none",))
+BODY_ANSWERS = [
+    (200, json.dumps({"data": {"accessToken": "tok-r", "refresh": "rot-1", "expiresIn": 20}})),
+    (200, json.dumps({"data": {"accessToken": "tok-r", "refresh": "rot-2"}})),
+    (200, json.dumps({"data": {"accessToken": "tok-r", "refresh": "bad\nrefresh"}})),
+    (401, json.dumps({"code": "spent"})),
+    (401, json.dumps({"detail": "none"})),
+]
 RETRY_AFTER = [None, "1", "1e400", "-5", "soon"]
 MARKERS = [None, None, '{"n": 7, "lifetime": 20, "tab": "t"}', '{"n": 8}', '{"n": 9, "lifetime": "x"}',
            '{"n": 10, "lifetime": 1e400}', '{"n": "11"}', "[1]", "not json"]
@@ -97,6 +110,13 @@ MESSAGES = [
     {"type": "signed-in", "marker": {"n": 1}, "token": "bad\ntoken"},
     {"type": 5},
     [1, 2],
+    # tabs sharing a body-mode refresh token
+    {"type": "refreshed", "marker": {"n": 24}, "token": "tok-remote", "refresh": "rt-remote"},
+    {"type": "signed-in", "marker": {"n": 25}, "token": "tok-in", "refresh": "rt-in"},
+    {"type": "share", "marker": {"n": 26}, "token": "tok-share", "refresh": "rt-share"},
+    {"type": "share", "token": "tok-share", "refresh": "bad\nrefresh"},
+    {"type": "ask"},
+    {"type": "renewing"},
 ]
 DETERMINISTIC = {"derandomize": True, "database": None, "deadline": None}
 
@@ -133,7 +153,7 @@ class Driver:
     def run(self):
         pick = self.choose.pick
         self.setup(pick([0, 1, 2]), pick([None, 5.0, 30.0]), pick([False, True]), pick([False, True]), pick(LIMITS),
-                   1 + self.choose.below(5))
+                   1 + self.choose.below(5), pick([False, False, True]), pick([None, "rt-0"]))
         for _ in range(STEPS):
             if not self.choose.left:
                 break
@@ -147,18 +167,26 @@ class Driver:
     def told(self, *what):
         self.story.append(" ".join(str(part) for part in what))
 
-    def setup(self, retries, leeway, bearer, cross_tab, limit, out):
-        self.told("setup", f"retries={retries} leeway={leeway} bearer={bearer} cross_tab={cross_tab} limit={limit} out={out}")
+    def setup(self, retries, leeway, bearer, cross_tab, limit, out, body, restored):
+        body = body and bearer  # a refresh token in the body: the access token goes in Authorization
+        self.told("setup", f"retries={retries} leeway={leeway} bearer={bearer} cross_tab={cross_tab} limit={limit} out={out} "
+                           f"body={body} restored={restored if body else None}")
         self.host = EngineHost.shared()
         self.host.new({"maxInFlight": limit, "pacedOrigin": ORIGIN})
         self.bearer = bearer
+        self.body = body
         self.limit = limit
         self.coordinator = Coordinator(
-            refresh_retries=retries, leeway=leeway, random=lambda: 0.5, requires_token=bearer, cross_tab=cross_tab
+            refresh_retries=retries, leeway=leeway, random=lambda: 0.5, requires_token=bearer, cross_tab=cross_tab,
+            carries_refresh=body, refresh_token=restored,
         )
+        self.spent = set()  # refresh tokens a rotation the coordinator took has replaced
+        self.kept = self.coordinator.refresh_token  # the refresh token as the Keep commands tell it
+        self.sign_ins = 0
+        self.tab_waits = []  # (epoch, wait) of WaitForTabs not run out yet
         self.browser = FakeBrowser()  # its storage holds the marker tabs.py reads and writes
         self.tabs = TabSync(FakeTransport(None, browser=self.browser), "authfetch:" + ORIGIN + "/refresh",
-                            lock_timeout=10, share_token=False, on_message=self.message_came)
+                            lock_timeout=10, share_token=body, on_message=self.message_came)
         self.now = 0.0
         self.next_ident = 0
         self.next_refresh = REFRESH
@@ -205,6 +233,11 @@ class Driver:
         """Carry the commands out as session.py does: the engine's in order, a refresh call
         sent through the engine where StartRefresh stands, the rest noted for later rules."""
         c = self.coordinator
+        for command in commands:
+            if command.kind == "keep" and self.kept is not None and command.refresh_token != self.kept:
+                self.spent.add(self.kept)  # replaced (rotated here or elsewhere, or a new sign-in): never again
+            if command.kind == "keep":
+                self.kept = command.refresh_token
         gates = [command for command in commands if command.kind == "gate"]
         assert gates == commands[-1:], [command.kind for command in commands]
         assert not c.refreshing or c.session == LIVE, "a refresh round runs for a session that is over"
@@ -229,8 +262,11 @@ class Driver:
                 if group:
                     operations.append(["apply", json.dumps(group, allow_nan=False)])
                     group = []
+                if self.body:
+                    assert command.refresh_token is not None, "a refresh call with no refresh token to send"
+                    assert command.refresh_token not in self.spent, f"the spent refresh token {command.refresh_token!r} sent again"
                 self.next_refresh += 1
-                self.on_the_wire[self.next_refresh] = (command.epoch, command.call)
+                self.on_the_wire[self.next_refresh] = (command.epoch, command.call, command.refresh_token)
                 self.tasks.add(command.call)
                 url = f"{ORIGIN}/refresh/r{self.next_refresh}"
                 operations.append(["submit", self.next_refresh, PROFILE, url, "POST", None, CREDENTIALED, None])
@@ -238,7 +274,12 @@ class Driver:
                 assert command.delay > 0
                 self.retry_timers.append(command.epoch)
             elif kind == "announce":
-                self.tabs.announce(command.what, command.lifetime, command.token)
+                self.tabs.announce(command.what, command.lifetime, command.token, command.refresh_token)
+            elif kind == "wait-for-tabs":
+                assert command.delay > 0
+                self.tab_waits.append((command.epoch, command.wait))
+            elif kind == "known":
+                self.tabs.known = command.marker
             elif kind == "emit":
                 self.event(command.name)
         if group:
@@ -263,9 +304,11 @@ class Driver:
         """The refresh call's task tells the coordinator, as session.py's _call does: its
         outcome (or a fault: its decision raised, or faulted raised too, and the last resort
         runs), then, in any case, that the call is over."""
-        epoch, call = self.on_the_wire.pop(ident)
+        epoch, call, sent = self.on_the_wire.pop(ident)
         c = self.coordinator
         if how == "answered":
+            if self.body and sent is not None and 200 <= outcome.status < 300 and outcome.refresh_token:
+                self.spent.add(sent)  # the server rotated it, whatever this tab makes of the answer (stale or not)
             self.apply(c.refresh_answered(self.now, outcome, epoch=epoch, call=call, waiting=self.waiting(), seen=True))
         elif how == "failed":
             self.apply(c.refresh_failed(self.now, error=outcome, epoch=epoch, call=call, waiting=self.waiting()))
@@ -377,13 +420,19 @@ class Driver:
             return
         if marker is not None:
             self.browser.storage[self.tabs.name] = marker  # another tab's (or another version's)
-        renewed, lifetime = self.tabs.renewal()
+        renewed, lifetime = self.tabs.renewal(record=not self.body)  # as session.py: in body mode the message makes it known
+        c = self.coordinator
+        if self.body and renewed and c.refresh_token is not None and epoch == c.epoch and c.refreshing:
+            # That tab rotated the one token the tabs share. (Only where this tab is told: a
+            # marker seen by a stale lock and then overwritten by garbage before the next look,
+            # with the renewal's message lost too, is beyond what a tab can know.)
+            self.spent.add(c.refresh_token)
         self.apply(self.coordinator.lock_acquired(self.now, epoch=epoch, renewed_elsewhere=renewed, lifetime=lifetime))
 
     def the_refresh_call_is_answered(self):
         """Its body as the session would read it: the text, or None beyond the limit."""
         number = self.choose.pick(self.refresh_calls_out())
-        answer, retry_after = self.choose.pick(ANSWERS), self.choose.pick(RETRY_AFTER)
+        answer, retry_after = self.choose.pick(ANSWERS + (BODY_ANSWERS * 3 if self.body else [])), self.choose.pick(RETRY_AFTER)
         how = self.choose.pick(["answered"] * 6 + ["raised", "last resort"])
         ident = self.open_calls.pop(number)
         status, text = answer
@@ -391,7 +440,7 @@ class Driver:
                   "retry-after", retry_after, "" if how == "answered" else "and its decision: " + how)
         self.step(["answer", number, status, text or ""])
         parsed = inputs.refresh_answer(status, text, content_type="text/html" if text and "<" in text else None,
-                                       retry_after_text=retry_after)
+                                       retry_after_text=retry_after, server=BODY_SERVER if self.body else None)
         self.tell(ident, how, parsed if how == "answered" else "RuntimeError (injected)")
 
     def the_refresh_call_fails_or_its_task_raises(self):
@@ -410,11 +459,23 @@ class Driver:
         if self.choose.pick(["sign-in", "fault"]) == "sign-in":
             self.told("sign-in while", self.on_the_wire, "is out")
             self.over = False
-            self.apply(self.coordinator.signed_in(self.now, token="tok-s", lifetime=None))
+            self.apply(self.coordinator.signed_in(self.now, token="tok-s", lifetime=None, refresh_token=self.fresh_refresh_token()))
         else:
             self.told("a fault while", self.on_the_wire, "is out")
             self.apply(self.coordinator.faulted(self.now, error="injected", calls_out=self.calls_out()))
         self.send(True, True, 1, None, True)  # and a request whose 401 would start a round
+
+    def fresh_refresh_token(self):
+        """A sign-in's refresh token in body mode: a new family each time."""
+        if not self.body:
+            return None
+        self.sign_ins += 1
+        return "rt-in-" + str(self.sign_ins)
+
+    def a_tab_wait_runs_out(self):
+        epoch, wait = self.tab_waits.pop(0)
+        self.told("the wait for the tabs runs out, epoch", epoch, "wait", wait)
+        self.apply(self.coordinator.tabs_silent(self.now, epoch=epoch, wait=wait, waiting=self.waiting()))
 
     def a_retry_timer_fires(self):
         epoch = self.retry_timers.pop(0)
@@ -446,7 +507,7 @@ class Driver:
                     "sign-in-bad": {"data": {"accessToken": "bad\ntoken", "expiresIn": 1e400}}}[what]
             token, lifetime, _ = inputs.sign_in_answer(text_of(body), "data.accessToken")
             self.over = False  # a sign-in revives the session
-            self.apply(c.signed_in(self.now, token=token, lifetime=lifetime))
+            self.apply(c.signed_in(self.now, token=token, lifetime=lifetime, refresh_token=self.fresh_refresh_token()))
         elif what == "sign-out":
             self.over = True  # this tab signed out: nothing is sent until a sign-in
             self.apply(c.end_session())
@@ -480,7 +541,9 @@ class Driver:
             if self.reports:
                 self.deliver(len(self.reports))
             elif self.locks:
-                self.apply(self.coordinator.lock_acquired(self.now, epoch=self.locks.pop(0)))
+                renewed, lifetime = self.tabs.renewal(record=not self.body)  # as session.py
+                self.apply(self.coordinator.lock_acquired(self.now, epoch=self.locks.pop(0), renewed_elsewhere=renewed,
+                                                          lifetime=lifetime))
             elif self.refresh_calls_out():
                 number = self.refresh_calls_out()[0]
                 ident = self.open_calls.pop(number)
@@ -488,6 +551,9 @@ class Driver:
                 self.tell(ident, "answered", inputs.refresh_answer(200, GOOD))
             elif self.retry_timers:
                 self.apply(self.coordinator.retry_refresh(self.now, epoch=self.retry_timers.pop(0), waiting=self.waiting()))
+            elif self.tab_waits:
+                epoch, wait = self.tab_waits.pop(0)
+                self.apply(self.coordinator.tabs_silent(self.now, epoch=epoch, wait=wait, waiting=self.waiting()))
             elif self.open_calls:
                 numbers, self.open_calls = sorted(self.open_calls), {}
                 self.step(*[["answer", number, 200, "{}"] for number in numbers])
@@ -519,6 +585,7 @@ RULES = [
     (Driver.the_refresh_call_is_answered, lambda d: d.refresh_calls_out(), 4),
     (Driver.the_refresh_call_fails_or_its_task_raises, lambda d: d.refresh_calls_out(), 1),
     (Driver.a_retry_timer_fires, lambda d: d.retry_timers, 3),
+    (Driver.a_tab_wait_runs_out, lambda d: d.tab_waits, 2),
     (Driver.the_epoch_changes_while_a_call_is_out, lambda d: d.on_the_wire, 1),
     (Driver.something_else_happens, lambda d: True, 1),
 ]

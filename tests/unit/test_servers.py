@@ -1,6 +1,7 @@
 """Each server's shape: the refresh call's body, what its answers' fields are, its words."""
 
 import json
+import pathlib
 import urllib.parse
 
 import pytest
@@ -74,7 +75,19 @@ def test_a_preset_sets_the_defaults_and_an_explicit_option_wins():
     assert (api.options.mode, api.options.csrf_cookie, api.options.token_field) == ("bearer", "c", "access")
 
 
-def test_presets_cover_the_servers_named_in_the_readme():
-    assert set(PRESETS) == {"tutorial", "simplejwt", "dj-rest-auth", "oauth2"}
+def test_every_preset_the_readme_names_exists_and_client_id_is_oauth2s_alone():
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name in PRESETS:
+        assert f'"{name}"' in readme, name
+    for name in ("simplejwt", "dj-rest-auth", "oauth2"):
+        assert f'data-preset="{name}"' in readme, name
     with pytest.raises(UsageError):
         Server.preset("simplejwt", client_id="x")
+
+
+def test_two_clients_of_one_refresh_url_must_speak_to_the_same_server():
+    transport = FakeTransport(lambda sent: None)
+    AuthClient("/api", refresh_url="/api/r/", server="simplejwt", transport=transport)
+    with pytest.raises(UsageError) as caught:
+        AuthClient("/api", refresh_url="/api/r/", server="oauth2", mode="bearer", transport=transport)
+    assert "conflicts" in str(caught.value)
