@@ -11,7 +11,6 @@ harness middleware (stats()["refresh"]: kind, status, a hash of the token presen
 """
 
 import collections
-import json
 
 import httpx
 import pytest
@@ -20,6 +19,7 @@ from tests.support.django_process import CLIENT_ID, DjangoProcess
 
 from .conftest import BOOT_TIMEOUT_MS, HARNESS_READY, RUNTIMES, Harness, wait_for_boot
 from .test_embed import READY, embed_url
+from .test_tabs import fire_everywhere
 
 KINDS = ["sj", "dra", "oauth"]
 
@@ -204,24 +204,6 @@ def tab_pages(browser, stub):
     context.close()
 
 
-def fire_everywhere(tabs, n, call):
-    start_at = tabs[0].page.evaluate("() => Date.now()") + 150 * len(tabs)
-    for tab in tabs:
-        tab.page.evaluate(
-            """([code, startAt]) => {
-                code = code.replace("START_DELAY_MS", String(Math.max(0, startAt - Date.now())));
-                window.fired = window.harnessRun(code).then(String);
-            }""",
-            [BURST % {"n": n, "call": call}, start_at],
-        )
-    answers = []
-    for tab in tabs:
-        answer = json.loads(tab.page.evaluate("async () => await window.fired"))
-        assert answer["ok"], answer
-        answers.append(answer["value"])
-    return answers
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_five_tabs_at_expiry_lose_nothing_and_never_send_a_refresh_token_twice(tab_pages, django, kind):
     first = tab_pages[0]
@@ -234,7 +216,7 @@ def test_five_tabs_at_expiry_lose_nothing_and_never_send_a_refresh_token_twice(t
         assert burst(tab, 1, f"api.get({PROFILES[kind]!r})")["outcomes"] == [200], kind
     django.reset()
     django.expire()
-    answers = fire_everywhere(tab_pages, PER_TAB, f"api.get({PROFILES[kind]!r})")
+    answers = fire_everywhere(tab_pages, PER_TAB, BURST.replace("%(call)s", f"api.get({PROFILES[kind]!r})"))
     calls = refreshes(django, kind)
     outcomes = [o for a in answers for o in a["outcomes"]]
     figures = f"[{kind}] {collections.Counter(outcomes)}, refresh calls {calls}, events {[a['events'] for a in answers]}"

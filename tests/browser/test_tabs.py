@@ -76,8 +76,9 @@ def sign_in(tab):
     tab.stub.reset()
 
 
-def fire_everywhere(tabs, n):
-    """Start n requests in every tab at the same instant; wait for all; their answers."""
+def fire_everywhere(tabs, n, code=FIRE):
+    """Start n requests in every tab at the same instant (``code``: a snippet with %(n)d and
+    START_DELAY_MS in it); wait for all; their answers."""
     start_at = tabs[0].page.evaluate("() => Date.now()") + 150 * len(tabs)
     for tab in tabs:
         tab.page.evaluate(
@@ -85,7 +86,7 @@ def fire_everywhere(tabs, n):
                 code = code.replace("START_DELAY_MS", String(Math.max(0, startAt - Date.now())));
                 window.fired = window.harnessRun(code).then(String);
             }""",
-            [FIRE % {"n": n}, start_at],
+            [code % {"n": n}, start_at],
         )
     answers = []
     for tab in tabs:

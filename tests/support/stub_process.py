@@ -4,45 +4,15 @@ Used by the browser tests and the benchmark: a real uvicorn process, as users ru
 """
 
 import os
-import pathlib
-import queue
-import subprocess
 import sys
-import threading
 
-import httpx
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from .child_server import ROOT, ChildServer  # noqa: F401  (ROOT: used by importers)
 
 
-class StubProcess:
+class StubProcess(ChildServer):
     def __init__(self, *args, startup_timeout=30):
         command = [sys.executable, "-m", "server_stub", "--port", "0", "--test-controls", *args]
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ)
-        )
-        self.output = []
-        lines = queue.Queue()
-        threading.Thread(target=self._pump, args=(lines,), daemon=True).start()
-        self.url = None
-        while self.url is None:
-            try:
-                line = lines.get(timeout=startup_timeout)
-            except queue.Empty:
-                self.stop()
-                raise RuntimeError("stub did not start: " + "".join(self.output)) from None
-            if line is None:
-                raise RuntimeError("stub exited: " + "".join(self.output))
-            if "listening on " in line:
-                self.url = line.split("listening on ", 1)[1].strip()
-        self.origin = self.url.rstrip("/")
-        self.http = httpx.Client(base_url=self.origin, timeout=10)
-
-    def _pump(self, lines):
-        for line in self.process.stdout:
-            self.output.append(line)
-            lines.put(line)
-        lines.put(None)
+        super().__init__("stub", command, env=dict(os.environ), startup_timeout=startup_timeout)
 
     def control(self, name, payload=None):
         response = self.http.post(f"/__stub__/{name}", json=payload or {})
@@ -60,13 +30,3 @@ class StubProcess:
 
     def faults(self, *refresh_faults):
         return self.control("faults", {"refresh": list(refresh_faults)})
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        if hasattr(self, "http"):
-            self.http.close()

@@ -8,15 +8,16 @@ Commands as tuples, as in test_coordinator.py; here StartRefresh shows the token
 import pytest
 
 from authfetch import inputs
-from authfetch.coordinator import ASK_WAIT, ENDED, FAIL, LIVE, MESSAGE_WAIT, NO_SESSION, OPEN, PAUSED, REPLAY, SESSION_EXPIRED, Coordinator
+from authfetch.coordinator import ASK_WAIT, ENDED, FAIL, LIVE, MESSAGE_WAIT, NO_SESSION, OPEN, PAUSED, REPLAY, SESSION_EXPIRED
 from authfetch.servers import Server
+
+from tests.unit import test_coordinator as by_hand
 
 
 def make(**options):
-    options.setdefault("random", lambda: 0.5)
     options.setdefault("requires_token", True)
     options.setdefault("carries_refresh", True)
-    return Coordinator(**options)
+    return by_hand.make(**options)
 
 
 def described(commands):
@@ -115,13 +116,13 @@ def test_a_5xx_is_retried_with_the_same_token():
 
 def test_dj_rest_auth_says_no_session_in_its_own_words_whatever_the_cookies_say():
     server = Server.preset("dj-rest-auth")
-    c = Coordinator(random=lambda: 0.5)
+    c = by_hand.make()
     c.answered(1, 0, 1.0, replayed=False, replayable=True, seen=1)
     # as dj-rest-auth 7.2 answers it (its words, and Simple JWT's code beside them)
     none = inputs.refresh_answer(401, '{"detail": "No valid refresh token found.", "code": "token_not_valid"}', token_field="access", server=server)
     # seen=True: a csrftoken cookie is there (Django's outlives a sign-out): the words win
     assert ("emit", NO_SESSION) in described(c.refresh_answered(2.0, none, epoch=0, call=1, seen=True))
-    c = Coordinator(random=lambda: 0.5)
+    c = by_hand.make()
     c.answered(1, 0, 1.0, replayed=False, replayable=True, seen=1)
     spent = inputs.refresh_answer(401, '{"detail": "Token is blacklisted", "code": "token_not_valid"}', token_field="access", server=server)
     assert ("emit", SESSION_EXPIRED) in described(c.refresh_answered(2.0, spent, epoch=0, call=1, seen=False))

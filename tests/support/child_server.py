@@ -1,0 +1,57 @@
+"""A server in a child process on a free port: started, its URL read from the line it prints
+("... listening on <url>"), its output kept for the error if it dies, stopped. The stub and
+the Django backend are both run so (stub_process.py, django_process.py)."""
+
+import pathlib
+import queue
+import subprocess
+import threading
+import time
+
+import httpx
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+class ChildServer:
+    def __init__(self, name, command, *, env, startup_timeout):
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        self.output = []
+        lines = queue.Queue()
+        threading.Thread(target=self._pump, args=(lines,), daemon=True).start()
+        self.url = None
+        deadline = started + startup_timeout
+        while self.url is None:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.stop()
+                raise RuntimeError(f"{name} did not start: " + "".join(self.output)) from None
+            if line is None:
+                self.stop()
+                raise RuntimeError(f"{name} exited ({self.process.returncode}): " + "".join(self.output))
+            if "listening on " in line:
+                self.url = line.split("listening on ", 1)[1].strip()
+        self.startup_seconds = time.monotonic() - started
+        self.origin = self.url.rstrip("/")
+        self.http = httpx.Client(base_url=self.origin, timeout=10)
+
+    def _pump(self, lines):
+        for line in self.process.stdout:
+            self.output.append(line)
+            lines.put(line)
+        lines.put(None)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if hasattr(self, "http"):
+            self.http.close()
