@@ -13,7 +13,7 @@
 import { FLAGS, bodyKind } from "./authfetch/engine.js";
 
 // The library modules, kept in step with frontend/authfetch/ by scripts/sync_pyscript_files.py.
-const MODULES = [/* modules */"__init__.py", "bridge.py", "client.py", "compat.py", "config.py", "coordinator.py", "errors.py", "events.py", "ffi.py", "inputs.py", "models.py", "servers.py", "session.py", "sync.py", "tabs.py", "tokens.py", "transport.py", "urls.py"/* end */];
+const MODULES = [/* modules */"__init__.py", "bridge.py", "client.py", "commands.py", "compat.py", "config.py", "coordinator.py", "errors.py", "events.py", "ffi.py", "inputs.py", "models.py", "servers.py", "session.py", "sync.py", "tabs.py", "tokens.py", "transport.py", "urls.py"/* end */];
 const BOOT_TIMEOUT_MS = 60000;
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 const GAVE_UP = new Set(["session-expired", "refresh-failed", "non-replayable"]);
