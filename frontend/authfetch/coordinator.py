@@ -115,6 +115,7 @@ MAX_RETRY_AFTER = 30.0  # a longer Retry-After gives up now instead of holding r
 MAX_LIFETIME = 10 * 365 * 86400.0  # seconds (inputs.py drops longer ones; checked here again)
 ASK_WAIT = 0.5  # seconds a tab without a refresh token waits for another tab to share one
 MESSAGE_WAIT = 2.0  # seconds to wait for the new tokens of a renewal another tab made
+RENEWING_WAIT = 20.0  # and for those of one another tab is making: its lock wait and its call
 
 
 from .commands import (  # noqa: F401  (also imported from here by the drivers and tests)
@@ -169,6 +170,8 @@ class Coordinator:
         self.calls = 0  # refresh calls sent so far
         self.call_out = None  # the one on the wire, of whatever epoch (a stale one may still be)
         self.call_token = None  # the refresh token it carries (body mode)
+        self.call_epoch = None  # and the epoch it was sent in
+        self.promised = False  # this tab told an asking tab "renewing": its round's end tells the tokens
         self.call_waits = False  # this round's call waits for that one to land
         self.parked_refresh_at = None  # the renewal close() put aside, for reopen()
         self.waits = 0  # WaitForTabs given so far: only the latest one's end counts
@@ -244,14 +247,7 @@ class Coordinator:
         """The refresh call came back with an HTTP answer (a RefreshAnswer). ``waiting``: how many
         requests wait in the engine; ``seen``: the page showed a session when the round began;
         ``call``: the StartRefresh's number."""
-        kept = []
-        if self._stale(epoch) and self.carries_refresh and 200 <= answer.status < 300 and answer.refresh_token \
-                and call is not None and call == self.call_out and self.call_token == self.refresh_token \
-                and self.session == LIVE:
-            # The server rotated the token all the same: the one this tab holds is the one that
-            # call carried, spent now, and the answer's is the one to send next (taken before a
-            # round waiting for this call sends).
-            kept = self._keep(answer.refresh_token)
+        kept = self._rotated(answer, call)
         landed = kept + self._landed(call)
         if self._stale(epoch):
             return landed + [self.gate()]
@@ -264,11 +260,11 @@ class Coordinator:
                     problem = f"its access token cannot be sent in an HTTP header: {answer.token_problem}"
             if problem is None:
                 token = answer.token if self.requires_token else None
-                return self.refresh_succeeded(
+                return kept + self.refresh_succeeded(
                     now, token=token, lifetime=answer.lifetime, epoch=epoch, refresh_token=answer.refresh_token
                 )
             error = f"refresh answered {status}, but {problem}"
-            return self.refresh_failed(now, status=status, error=error, epoch=epoch, waiting=waiting, seen=seen)
+            return kept + self.refresh_failed(now, status=status, error=error, epoch=epoch, waiting=waiting, seen=seen)
         error = f"refresh answered {status}" + (f" ({answer.message})" if answer.message else "")
         return self.refresh_failed(
             now, status=status, definitive=answer.ended, retry_after=answer.retry_after, error=error,
@@ -368,7 +364,9 @@ class Coordinator:
             self._end_round()
             return self._end(SESSION_EXPIRED if self.known else NO_SESSION, None, "no refresh token in this tab")
         # Another tab renewed, and its tokens never came: the one held here is spent (sending it
-        # would be reuse). Ask the tabs once for theirs; without an answer the session is over.
+        # would be reuse). Ask the tabs once for theirs; without an answer the session is over
+        # (it was one: this tab held a token).
+        self.known = True
         return self._keep(None) + [Announce("ask"), self._wait(ASK_WAIT), self.gate()]
 
     def abandon(self, seen=0, calls_out=(), call=None):
@@ -410,13 +408,14 @@ class Coordinator:
         if what == "ask":  # a tab without a refresh token; answered only with tokens not about to rotate
             if not (self.carries_refresh and self.refresh_token is not None and self.session == LIVE):
                 return [self.gate()]
-            if self.refreshing:  # its renewal's message will bring the new ones: wait for that
+            if self.refreshing or self.call_out is not None:  # about to rotate: the renewal's message brings them
+                self.promised = self.refreshing
                 return [Announce("renewing"), self.gate()]
             return [Announce("share", None, self.token, self.refresh_token), self.gate()]
         if what == "renewing":  # the answer to this tab's ask: the tokens come with the renewal
             if self.carries_refresh and self.refreshing and self.refresh_token is None and not self.told_renewing:
                 self.told_renewing = True  # once a round: a stream of them must not hold it for ever
-                return [self._wait(MESSAGE_WAIT), self.gate()]
+                return [self._wait(RENEWING_WAIT), self.gate()]
             return [self.gate()]
         if self.requires_token and not token:
             return [self.gate()]  # bearer mode without a shared token: this tab renews its own, in turn
@@ -518,6 +517,7 @@ class Coordinator:
         self.refreshing = False
         self.attempt = 0
         self.call_waits = False
+        self.promised = False
 
     def _new_epoch(self):
         """Sign-in or sign-out: a refresh still running belongs to the old session."""
@@ -571,14 +571,31 @@ class Coordinator:
 
     def _give_up(self, status, error):
         """The refresh round ends without new credentials; the session is kept."""
+        promised = self.promised and self.carries_refresh and self.refresh_token is not None
         self._end_round()
         self.recalled_generation = None  # the credential is still the stale one: recall again next time
         message = error or (f"refresh answered {status}" if status else "the refresh failed")
-        return [
+        # A tab told "renewing" waits for tokens: the ones there are, unrenewed, are what it gets.
+        shared = [Announce("share", None, self.token, self.refresh_token)] if promised else []
+        return shared + [
             FailWaiting(REFRESH_FAILED, message),
             Emit("refresh-failed", {"status": status, "error": error}),
             self.gate(),
         ]
+
+    def _rotated(self, answer, call):
+        """A 2xx answer rotated the refresh token that ``call`` carried: the one held here is
+        spent, whatever else the answer says (its access token unusable, or its round over by
+        now: the server rotated all the same), so the answer's is taken before anything sends
+        again, and told to the tabs sharing it. A full success is refresh_succeeded's to tell."""
+        if not (self.carries_refresh and 200 <= answer.status < 300 and answer.refresh_token and call is not None
+                and call == self.call_out and self.call_token == self.refresh_token and self.session == LIVE):
+            return []
+        commands = self._keep(answer.refresh_token)
+        succeeded = answer.problem is None and answer.token is not None and self.call_epoch == self.epoch
+        if commands and self.cross_tab and not succeeded:
+            commands.append(Announce("refreshed", None, self.token, self.refresh_token))
+        return commands
 
     def _wait(self, delay):
         self.waits += 1
@@ -611,6 +628,7 @@ class Coordinator:
         self.calls += 1
         self.call_out = self.calls
         self.call_token = self.refresh_token
+        self.call_epoch = self.epoch
         return [StartRefresh(self.attempt, self.attempt_reason, self.epoch, self.calls, self.refresh_token)]
 
     def _forget_calls_not_out(self, calls_out):

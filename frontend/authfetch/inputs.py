@@ -53,6 +53,16 @@ def token_problem(value):
     return None
 
 
+def refresh_token_problem(value):
+    """Why ``value`` cannot be a refresh token sent in a request body, or None if it can (a
+    body carries any text: only its type and size are checked)."""
+    if not isinstance(value, str) or not value:
+        return f"it is {type(value).__name__ if not isinstance(value, str) else 'empty'}, not a token"
+    if len(value) > MAX_TOKEN_LENGTH:
+        return f"it is {len(value)} characters long (at most {MAX_TOKEN_LENGTH})"
+    return None
+
+
 def retry_after(value):
     """Seconds from a Retry-After header (the delta form; an HTTP date is ignored), or None."""
     if not isinstance(value, str):
@@ -100,8 +110,8 @@ def refresh_answer(status, text, *, content_type=None, retry_after_text=None, to
     rotated = None
     if document is not None and server.in_body and server.rotated_field:
         rotated = tokens.lookup(document, server.rotated_field)
-        if rotated is not None and token_problem(rotated) is not None:
-            ignored.append(f"ignored the refresh token in the refresh answer: {token_problem(rotated)}")
+        if rotated is not None and refresh_token_problem(rotated) is not None:
+            ignored.append(f"ignored the refresh token in the refresh answer: {refresh_token_problem(rotated)}")
             rotated = None
     words = server.words(document) if not 200 <= status < 300 else None
     return RefreshAnswer(
@@ -142,8 +152,8 @@ def sign_in_answer(text, token_field, refresh_field=None):
         return None, None, None
     if not isinstance(document, dict):
         return None, None, None
-    found = _token(document, token_field, "sign-in answer's")
-    refresh = _token(document, refresh_field, "sign-in answer's") if refresh_field else None
+    found = _token(document, token_field, "sign-in answer's", token_problem)
+    refresh = _token(document, refresh_field, "sign-in answer's", refresh_token_problem) if refresh_field else None
     raw = tokens.raw_lifetime(document, found)
     seconds = lifetime(raw)
     if raw is not None and seconds is None:
@@ -151,10 +161,10 @@ def sign_in_answer(text, token_field, refresh_field=None):
     return found, seconds, refresh
 
 
-def _token(document, field, where):
+def _token(document, field, where, problem_of):
     found = tokens.lookup(document, field)
-    if found is not None and token_problem(found) is not None:
-        note(f"ignored the {where} {field}: {token_problem(found)}")
+    if found is not None and problem_of(found) is not None:
+        note(f"ignored the {where} {field}: {problem_of(found)}")
         found = None
     return found
 
@@ -189,8 +199,8 @@ def stored_token(text):
     """A refresh token read back from sessionStorage, or None (none there, or not a token)."""
     if text is None:
         return None
-    if token_problem(text) is not None:
-        note("ignored the refresh token in sessionStorage: " + token_problem(text))
+    if refresh_token_problem(text) is not None:
+        note("ignored the refresh token in sessionStorage: " + refresh_token_problem(text))
         return None
     return text
 
@@ -211,7 +221,7 @@ def message(text):
     if token is not None and token_problem(token) is not None:
         return None
     refresh = value.get("refresh")
-    if refresh is not None and token_problem(refresh) is not None:
+    if refresh is not None and refresh_token_problem(refresh) is not None:
         return None
     found = None
     if value.get("marker") is not None:

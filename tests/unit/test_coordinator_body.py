@@ -8,7 +8,7 @@ Commands as tuples, as in test_coordinator.py; here StartRefresh shows the token
 import pytest
 
 from authfetch import inputs
-from authfetch.coordinator import ASK_WAIT, ENDED, FAIL, LIVE, MESSAGE_WAIT, NO_SESSION, OPEN, PAUSED, REPLAY, SESSION_EXPIRED
+from authfetch.coordinator import ASK_WAIT, ENDED, FAIL, LIVE, MESSAGE_WAIT, NO_SESSION, RENEWING_WAIT, OPEN, PAUSED, REPLAY, SESSION_EXPIRED
 from authfetch.servers import Server
 
 from tests.unit import test_coordinator as by_hand
@@ -139,7 +139,7 @@ def test_a_tab_without_a_token_asks_the_others_and_adopts_what_one_shares():
     marker = {"n": 4, "lifetime": None, "tab": "t"}
     commands = described(c.remote(1.1, "share", token="a9", refresh_token="r9", fresh=True, marker=marker))
     assert ("keep", "r9") in commands and ("known", marker) in commands and commands[-1] == ("gate", OPEN, 1, "a9")
-    assert described(c.tabs_silent(1.6, epoch=0))[-1] == ("gate", OPEN, 1, "a9")  # the wait is stale now
+    assert described(c.tabs_silent(1.6, epoch=0, wait=1)) == [("gate", OPEN, 1, "a9")]  # the round is over: its wait ends nothing
 
 
 def test_a_tab_asked_shares_only_tokens_that_are_not_about_to_rotate():
@@ -157,7 +157,7 @@ def test_a_tab_asked_mid_renewal_says_so_and_the_asker_waits_for_the_renewals_to
     signed_in(holder)
     holder.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
     assert described(holder.remote(1.1, "ask"))[0] == ("announce", "renewing", None, None)
-    assert described(asker.remote(1.1, "renewing"))[0] == ("wait-for-tabs", MESSAGE_WAIT)
+    assert described(asker.remote(1.1, "renewing"))[0] == ("wait-for-tabs", RENEWING_WAIT)
     # the ask's own wait runs out first: superseded, it ends nothing
     assert described(asker.tabs_silent(1.5, epoch=0, wait=1)) == [("gate", PAUSED, 0, None)]
     assert ("keep", "r2") in described(asker.remote(1.4, "refreshed", token="a2", refresh_token="r2", fresh=True))
@@ -207,7 +207,7 @@ def test_a_rotation_on_a_stale_call_is_still_taken_so_the_spent_token_is_not_sen
 def test_hostile_messages_cannot_hold_a_round_or_force_a_session_on_a_tab():
     c = make(cross_tab=True)
     c.answered(1, 0, 1.0, replayed=False, replayable=True, seen=1)  # asking
-    assert described(c.remote(1.1, "renewing"))[0] == ("wait-for-tabs", MESSAGE_WAIT)
+    assert described(c.remote(1.1, "renewing"))[0] == ("wait-for-tabs", RENEWING_WAIT)
     for at in (1.2, 1.3, 1.4):  # a stream of them re-arms nothing
         assert described(c.remote(at, "renewing")) == [("gate", PAUSED, 0, None)]
     assert ("emit", NO_SESSION) in described(c.tabs_silent(3.2, epoch=0, wait=2))
@@ -247,3 +247,37 @@ def test_a_renewal_is_announced_with_its_rotated_token():
     c.lock_acquired(1.1, epoch=1)
     commands = described(c.refresh_answered(2.0, answer(200, '{"access": "a2", "refresh": "r2"}'), epoch=1, call=1))
     assert ("announce", "refreshed", "a2", "r2") in commands
+
+
+def test_a_rotation_in_an_answer_without_a_usable_access_token_is_taken_and_told():
+    c = make(cross_tab=True)
+    signed_in(c)
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
+    c.lock_acquired(1.1, epoch=1)
+    commands = described(c.refresh_answered(2.0, answer(200, '{"access": "bad\\ntoken", "refresh": "r2"}'), epoch=1, call=1))
+    assert commands[:2] == [("keep", "r2"), ("announce", "refreshed", "a1", "r2")]  # the tabs sharing r1 must not send it
+    assert commands[2] == ("retry-refresh",)
+    c.call_ended(2.0, 1)
+    c.retry_refresh(3.0, epoch=1)
+    assert ("start-refresh", 1, "r2") in described(c.lock_acquired(3.1, epoch=1))  # the retry sends r2, never r1
+
+
+def test_a_tab_that_said_renewing_and_gives_up_shares_what_it_has():
+    c = make(cross_tab=True, refresh_retries=0)
+    signed_in(c)
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
+    assert described(c.remote(1.05, "ask"))[0] == ("announce", "renewing", None, None)
+    c.lock_acquired(1.1, epoch=1)
+    commands = described(c.refresh_answered(2.0, answer(503, '{"detail": "down"}'), epoch=1, call=1))
+    assert commands[0] == ("announce", "share", "a1", "r1") and ("emit", "refresh-failed") in commands
+
+
+def test_a_tab_whose_stale_call_is_still_out_says_renewing_not_share():
+    c = make(cross_tab=True)
+    signed_in(c)
+    c.answered(1, 1, 1.0, replayed=False, replayable=True, seen=1)
+    assert ("start-refresh", 1, "r1") in described(c.lock_acquired(1.05, epoch=1))
+    c.faulted(1.1, error="injected", calls_out=[1])  # the round is over; call 1 (with r1) is still out
+    assert described(c.remote(1.2, "ask"))[0] == ("announce", "renewing", None, None)
+    commands = described(c.refresh_answered(1.5, answer(200, '{"access": "a2", "refresh": "r2"}'), epoch=1, call=1))
+    assert commands[:2] == [("keep", "r2"), ("announce", "refreshed", "a1", "r2")]

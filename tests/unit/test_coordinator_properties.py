@@ -92,7 +92,10 @@ BODY_SERVER = Server(refresh_token="body", access_field="data.accessToken", rota
 BODY_ANSWERS = [
     (200, json.dumps({"data": {"accessToken": "tok-r", "refresh": "rot-1", "expiresIn": 20}})),
     (200, json.dumps({"data": {"accessToken": "tok-r", "refresh": "rot-2"}})),
-    (200, json.dumps({"data": {"accessToken": "tok-r", "refresh": "bad\nrefresh"}})),
+    (200, json.dumps({"data": {"accessToken": "tok-r", "refresh": "odd\nrefresh"}})),
+    (200, json.dumps({"data": {"accessToken": "bad\ntoken", "refresh": "rot-3"}})),  # rotated, but no usable access token
+    (200, json.dumps({"data": {"refresh": "rot-4"}})),
+    (200, json.dumps({"data": {"accessToken": "tok-r", "refresh": ["rot-5"]}})),
     (401, json.dumps({"code": "spent"})),
     (401, json.dumps({"detail": "none"})),
 ]
