@@ -34,7 +34,8 @@
 // What crosses to Python, built here only (forPython) and read only by session.py's outcome():
 //   a response   kept * 1000 + status        (a number; kept: the keeper's number for it)
 //   a failure    "code|kept|status|message"  (kept and status of the last response, 0 if none)
-// code: network, timeout, cancelled, closed, session-expired, refresh-failed, non-replayable.
+// code: network, timeout, cancelled, closed, session-expired, refresh-failed, non-replayable,
+// unsendable (a body this browser cannot send: a ReadableStream in Firefox).
 
 const CREDENTIALED = 1; // cookies ("include"), the bearer token, the CSRF header on unsafe methods
 const COORDINATED = 2; // through the gate: held during a refresh, its refresh-wanted answer reported
@@ -42,7 +43,7 @@ const RECALLABLE = 4; // a safe method with a replayable body: may be aborted an
 const PACED = 8; // goes to the origin max_in_flight is for
 const ONCE = 16; // its body may be sent only once (a generator handed to requests): never replayed
 
-import { bodyKind, connectionsFor, cookie, createKeeper, describe, fromHexInto, pageCookie, protocolOf, storage, post } from "./wire.js";
+import { bodyKind, connectionsFor, cookie, createKeeper, describe, fromHexInto, pageCookie, protocolOf, storage, post, streamUploads } from "./wire.js";
 
 export { bodyKind, cookie, fromHexInto, storage, post };
 
@@ -338,6 +339,12 @@ export function createEngine(settings, environment = {}) {
     }
     const kind = bodyKind(body);
     if (kind === "stream") {
+      if (!streamUploads) {
+        const error = new Error("this browser cannot upload a ReadableStream body (Firefox would send the text " +
+          "\"[object ReadableStream]\" in its place): send a string, bytes, a Blob or FormData instead");
+        error.unsendable = true;
+        throw error;
+      }
       entry.body = body;
       entry.stream = true;
       return;
@@ -384,7 +391,9 @@ export function createEngine(settings, environment = {}) {
       prepare(entry, body); // no await inside for these: done before go()
       go();
     } else {
-      prepare(entry, body).then(go, (error) => finish(entry, { error: "network", message: "its body could not be read: " + describe(error) }));
+      prepare(entry, body).then(go, (error) => finish(entry, error && error.unsendable
+        ? { error: "unsendable", message: error.message }
+        : { error: "network", message: "its body could not be read: " + describe(error) }));
     }
   }
 

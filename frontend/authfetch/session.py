@@ -262,6 +262,8 @@ class Session:
             )
         if code == "closed":
             return UsageError(f"{described} was not sent: its AuthClient was closed first", request=request)
+        if code == "unsendable":  # a body this browser cannot send as it is (a stream, in Firefox)
+            return UsageError(f"{described} was not sent: {message}", request=request)
         if code == "timeout":
             return RequestTimeout(
                 f"{described} took longer than its timeout of {request.timeout} s",

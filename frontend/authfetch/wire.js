@@ -69,6 +69,22 @@ function toHex(bytes) {
   return parts.join("");
 }
 
+// Whether this browser's fetch can upload a ReadableStream. Firefox (153) cannot, and sends the
+// text "[object ReadableStream]" instead without a word, so a stream body is refused there
+// (the feature test the Chrome team publishes: a browser that streams reads `duplex` and adds
+// no Content-Type for a stream).
+export const streamUploads = (() => {
+  try {
+    let duplex = false;
+    const typed = new Request("https://example.invalid/", {
+      method: "POST", body: new ReadableStream(), get duplex() { duplex = true; return "half"; },
+    }).headers.has("content-type");
+    return duplex && !typed;
+  } catch {
+    return false;
+  }
+})();
+
 export function bodyKind(body) {
   // "stream" (sent once), "native" (buffered once so a replay sends the same bytes), or null.
   if (body == null || typeof body === "string") return null;

@@ -29,12 +29,43 @@ def chromium_executable():
     return os.environ.get("AUTHFETCH_CHROMIUM") or shutil.which("chromium") or None
 
 
+def firefox_executable():
+    return os.environ.get("AUTHFETCH_FIREFOX") or shutil.which("firefox-esr") or None
+
+
 @pytest.fixture(scope="session")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_executable(), args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
+def playwright():
+    """One Playwright for the session: the sync API runs one per thread."""
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright):
+    browser = playwright.chromium.launch(executable_path=chromium_executable(), args=LAUNCH_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def firefox(playwright):
+    """Debian's Firefox ESR over WebDriver BiDi (Playwright's "moz-firefox" channel), launched once."""
+    executable = firefox_executable()
+    if not executable:
+        pytest.skip("Firefox ESR is not installed: Debian package firefox-esr (make test installs it when run as root)")
+    browser = playwright.firefox.launch(channel="moz-firefox", executable_path=executable, headless=True)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def django(stub):
+    """The real Django backend (Simple JWT, dj-rest-auth, django-oauth-toolkit) for pages of ``stub``."""
+    from tests.support.django_process import DjangoProcess
+
+    process = DjangoProcess(stub.origin)
+    yield process
+    process.stop()
 
 
 @pytest.fixture(scope="module")
@@ -99,12 +130,17 @@ def wait_for_boot(page, errors, ready_js):
 HARNESS_READY = "() => !!document.getElementById('state')?.textContent.startsWith('ready')"
 
 
-@pytest.fixture(scope="module", params=RUNTIMES)
-def harness(request, browser, stub):
+def open_harness(browser, stub, runtime):
     context = browser.new_context()
     page = context.new_page()
-    harness = Harness(page, stub, request.param)
-    page.goto(f"{stub.url}__stub__/harness/?runtime={request.param}")
+    harness = Harness(page, stub, runtime)
+    page.goto(f"{stub.url}__stub__/harness/?runtime={runtime}")
     wait_for_boot(page, harness.console_errors, HARNESS_READY)
+    return harness
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def harness(request, browser, stub):
+    harness = open_harness(browser, stub, request.param)
     yield harness
-    context.close()
+    harness.page.context.close()

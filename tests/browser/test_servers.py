@@ -15,7 +15,7 @@ import collections
 import httpx
 import pytest
 
-from tests.support.django_process import CLIENT_ID, DjangoProcess
+from tests.support.django_process import CLIENT_ID
 
 from .conftest import BOOT_TIMEOUT_MS, HARNESS_READY, RUNTIMES, Harness, wait_for_boot
 from .test_embed import READY, embed_url
@@ -73,13 +73,6 @@ async def main():
     results = await within(%(n)d, lambda i: %(call)s, 30)
     return {"outcomes": outcomes(results), "events": kept["events"], "messages": messages(results)[:3]}
 """
-
-
-@pytest.fixture(scope="module")
-def django(stub):
-    process = DjangoProcess(stub.origin)
-    yield process
-    process.stop()
 
 
 def setup(tab, django, kind, *, login=True, share=True):
