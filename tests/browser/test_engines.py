@@ -7,8 +7,12 @@ WebKit (WebKitWebDriver through Selenium, over HTTPS) is still to come: README, 
 
 import pytest
 
+from . import test_csp as csp
+from . import test_install as install
 from . import test_servers as servers
+from . import test_sync as sync
 from .conftest import BOOT_TIMEOUT_MS, RUNTIMES, open_harness
+from .test_csp import one_tag_stub  # noqa: F401  (a fixture: the stub serving the one tag's strict policy)
 from .test_embed import BURST, READY, embed_url, sign_in
 
 ENGINES = ["firefox"]
@@ -84,3 +88,38 @@ def test_the_one_tag_answers_a_burst_after_expiry_with_real_responses(firefox, s
         assert "cannot upload a ReadableStream" in refused, refused
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def firefox_tabs(firefox, stub):
+    tabs = servers.open_tab_pages(firefox, stub)
+    yield tabs
+    tabs[0].page.context.close()
+
+
+@pytest.mark.parametrize("kind", ["sj", "dra"])
+def test_five_tabs_at_expiry_lose_nothing_and_never_send_a_refresh_token_twice(firefox_tabs, django, kind):
+    servers.test_five_tabs_at_expiry_lose_nothing_and_never_send_a_refresh_token_twice(firefox_tabs, django, kind)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_page_with_only_the_wheel_keeps_one_refresh_for_a_burst(firefox, stub, runtime):
+    page = install.open_wheel_page(firefox, stub, runtime)
+    try:
+        install.test_a_page_with_only_the_wheel_keeps_one_refresh_for_a_burst(page)
+    finally:
+        page.page.context.close()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_one_tag_under_a_strict_policy(firefox, one_tag_stub, runtime):  # noqa: F811
+    csp.test_the_one_tag_under_a_strict_policy(firefox, one_tag_stub, runtime)
+
+
+def test_fifty_sync_gets_in_a_worker_after_expiry_make_one_refresh(firefox, stub):
+    """Firefox has JSPI (WebAssembly.Suspending): requests in a Pyodide worker waits synchronously."""
+    worker = sync.installed(firefox, stub, "runtime=py&worker=1")
+    try:
+        sync.test_fifty_sync_gets_in_a_worker_after_expiry_make_one_refresh(worker)
+    finally:
+        worker.page.context.close()

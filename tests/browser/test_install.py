@@ -35,10 +35,9 @@ def dist_built():
         pytest.fail("dist/ is missing: `make test` runs `make dist` first (python scripts/make_dist.py)")
 
 
-@pytest.fixture(scope="module", params=["mpy", "py"])
-def wheel_page(request, browser, stub):
+def open_wheel_page(browser, stub, runtime):
+    """A harness page that installs only the wheel (in ``browser``: any engine's)."""
     dist_built()
-    runtime = request.param
     config = "/dist/pyscript.pyodide.toml" if runtime == "py" else "/dist/pyscript.micropython.toml"
     context = browser.new_context()
     page = context.new_page()
@@ -48,8 +47,14 @@ def wheel_page(request, browser, stub):
     page.goto(f"{stub.url}__stub__/harness/?runtime={runtime}&config={config}")
     wait_for_boot(page, harness.console_errors, HARNESS_READY)
     harness.fetched = fetched
+    return harness
+
+
+@pytest.fixture(scope="module", params=["mpy", "py"])
+def wheel_page(request, browser, stub):
+    harness = open_wheel_page(browser, stub, request.param)
     yield harness
-    context.close()
+    harness.page.context.close()
 
 
 def test_a_page_with_only_the_wheel_keeps_one_refresh_for_a_burst(wheel_page):

@@ -181,8 +181,7 @@ TABS = 5
 PER_TAB = 20
 
 
-@pytest.fixture(scope="module")
-def tab_pages(browser, stub):
+def open_tab_pages(browser, stub):
     """Five tabs of one browser (MicroPython and Pyodide mixed), sharing cookies, locks and channels."""
     context = browser.new_context()
     tabs = []
@@ -193,8 +192,14 @@ def tab_pages(browser, stub):
         tabs.append(tab)
     for tab in tabs:
         wait_for_boot(tab.page, tab.console_errors, HARNESS_READY)
+    return tabs
+
+
+@pytest.fixture(scope="module")
+def tab_pages(browser, stub):
+    tabs = open_tab_pages(browser, stub)
     yield tabs
-    context.close()
+    tabs[0].page.context.close()
 
 
 @pytest.mark.parametrize("kind", KINDS)
