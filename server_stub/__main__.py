@@ -1,7 +1,11 @@
 """``python -m server_stub``: start the stub backend and print where it listens."""
 
 import argparse
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 
 import uvicorn
 
@@ -40,7 +44,31 @@ def parse_args(argv):
         help="send COOP/COEP headers so PyScript workers can reach the page (default on)",
     )
     p.add_argument("--csp", help="send this Content-Security-Policy with every HTML page (default: none)")
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a throw-away certificate made at start (its CA is printed for clients to trust): "
+        "cookies as production sets them (WebKit keeps no Secure cookie over plain http://127.0.0.1)",
+    )
     return p.parse_args(argv)
+
+
+def throwaway_certificate(host):
+    """A CA and a certificate for ``host``, 127.0.0.1 and localhost (trustme, made at start and
+    gone at exit): (uvicorn's ssl_keyfile, ssl_certfile, the CA's PEM path)."""
+    import trustme  # only for --tls: a test dependency, not the stub's
+
+    folder = tempfile.mkdtemp(prefix="authfetch-tls-")
+    atexit.register(shutil.rmtree, folder, True)
+    ca = trustme.CA()
+    issued = ca.issue_cert(*dict.fromkeys([host, "127.0.0.1", "localhost"]))
+    key, chain, authority = (os.path.join(folder, name) for name in ("key.pem", "chain.pem", "ca.pem"))
+    issued.private_key_pem.write_to_path(key)
+    with open(chain, "wb") as out:
+        for blob in issued.cert_chain_pems:
+            out.write(blob.bytes())
+    ca.cert_pem.write_to_path(authority)
+    return key, chain, authority
 
 
 def main(argv=None):
@@ -59,7 +87,12 @@ def main(argv=None):
         )
     except ValueError as error:
         sys.exit(f"server_stub: {error}")
-    config = uvicorn.Config(build_app(settings), host=args.host, port=args.port, http="h11", log_level="warning")
+    tls = {}
+    authority = None
+    if args.tls:
+        key, chain, authority = throwaway_certificate(args.host)
+        tls = {"ssl_keyfile": key, "ssl_certfile": chain}
+    config = uvicorn.Config(build_app(settings), host=args.host, port=args.port, http="h11", log_level="warning", **tls)
     server = uvicorn.Server(config)
 
     # Print the real URL once the socket is bound (the port may have been 0).
@@ -68,7 +101,9 @@ def main(argv=None):
     async def startup(sockets=None):
         await original_startup(sockets=sockets)
         port = server.servers[0].sockets[0].getsockname()[1] if server.servers else args.port
-        print(f"authfetch stub listening on http://{args.host}:{port}/", flush=True)
+        if authority:
+            print(f"tls certificate authority: {authority}", flush=True)
+        print(f"authfetch stub listening on {'https' if args.tls else 'http'}://{args.host}:{port}/", flush=True)
         print(f"demo account: {DEMO_USER} / {DEMO_PASSWORD}", flush=True)
 
     server.startup = startup

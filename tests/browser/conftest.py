@@ -88,7 +88,7 @@ class Harness:
         page.on("pageerror", lambda error: self.console_errors.append(str(error)))
         page.on(
             "request",
-            lambda req: None if req.url.startswith(("http://127.0.0.1", "data:")) else self.outside_requests.append(req.url),
+            lambda req: None if req.url.startswith(("http://127.0.0.1", "https://127.0.0.1", "data:")) else self.outside_requests.append(req.url),
         )
 
     def run(self, code, timeout_ms=60_000):
@@ -130,8 +130,8 @@ def wait_for_boot(page, errors, ready_js):
 HARNESS_READY = "() => !!document.getElementById('state')?.textContent.startsWith('ready')"
 
 
-def open_harness(browser, stub, runtime):
-    context = browser.new_context()
+def open_harness(browser, stub, runtime, **context_options):
+    context = browser.new_context(**context_options)
     page = context.new_page()
     harness = Harness(page, stub, runtime)
     page.goto(f"{stub.url}__stub__/harness/?runtime={runtime}")

@@ -4,6 +4,7 @@ the Django backend are both run so (stub_process.py, django_process.py)."""
 
 import pathlib
 import queue
+import ssl
 import subprocess
 import threading
 import time
@@ -23,6 +24,7 @@ class ChildServer:
         lines = queue.Queue()
         threading.Thread(target=self._pump, args=(lines,), daemon=True).start()
         self.url = None
+        self.authority = None  # an HTTPS server's throw-away CA (its PEM file), which clients trust
         deadline = started + startup_timeout
         while self.url is None:
             try:
@@ -33,11 +35,14 @@ class ChildServer:
             if line is None:
                 self.stop()
                 raise RuntimeError(f"{name} exited ({self.process.returncode}): " + "".join(self.output))
+            if line.startswith("tls certificate authority: "):
+                self.authority = line.split(": ", 1)[1].strip()
             if "listening on " in line:
                 self.url = line.split("listening on ", 1)[1].strip()
         self.startup_seconds = time.monotonic() - started
         self.origin = self.url.rstrip("/")
-        self.http = httpx.Client(base_url=self.origin, timeout=10)
+        verify = ssl.create_default_context(cafile=self.authority) if self.authority else True
+        self.http = httpx.Client(base_url=self.origin, timeout=10, verify=verify)
 
     def _pump(self, lines):
         for line in self.process.stdout:
