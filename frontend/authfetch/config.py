@@ -4,8 +4,7 @@ from . import urls
 from .inputs import header_problem
 from .coordinator import DEFAULT_LEEWAY, DEFAULT_REFRESH_RETRIES
 from .errors import UsageError
-from .servers import DEFAULT_SERVER, Server
-
+from .servers import Server
 
 
 class _FromServer:
