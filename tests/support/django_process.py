@@ -17,8 +17,9 @@ DEMO = {"username": "demo", "password": "demo"}
 
 
 class DjangoProcess(ChildServer):
-    def __init__(self, page_origin, *, startup_timeout=60):
-        """``page_origin``: the page's origin (or a list of them), allowed by CORS and CSRF."""
+    def __init__(self, page_origin, *, tls=False, startup_timeout=60):
+        """``page_origin``: the page's origin (or a list of them), allowed by CORS and CSRF;
+        ``tls``: serve HTTPS (a page served over HTTPS may call no http:// API)."""
         origins = [page_origin] if isinstance(page_origin, str) else list(page_origin)
         self.page_origins = [o.rstrip("/") for o in origins]
         self.tmp = tempfile.mkdtemp(prefix="authfetch-django-")
@@ -31,7 +32,7 @@ class DjangoProcess(ChildServer):
             AUTHFETCH_DJANGO_SECRET=self.secret_key,
             PYTHONUNBUFFERED="1",
         )
-        command = [sys.executable, "-m", "tests.servers.django_site", "--port", "0"]
+        command = [sys.executable, "-m", "tests.servers.django_site", "--port", "0", *(["--tls"] if tls else [])]
         super().__init__("django", command, env=env, startup_timeout=startup_timeout)
 
     def control(self, name):
