@@ -76,6 +76,10 @@ class Guard:
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            if scope["type"] == "http" and self.s.settings.test_controls:
+                # What pages loaded (e.g. the wheel, not the source), seen by the server whatever the browser
+                # or the worker that asked: not every engine's driver can watch a page's requests.
+                self.s.stats.served[scope["path"]] += 1
             return await self.app(scope, receive, send)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self._account(scope, headers)

@@ -25,6 +25,7 @@ class Stats:
         self.request_ids = collections.Counter()
         # How many requests arrived carrying each credential (shows leaks to a foreign origin).
         self.carried = collections.Counter()
+        self.served = collections.Counter()  # every other path asked for (pages, scripts, wheels)
 
     def bump(self, name, by=1):
         self.counters[name] += by
@@ -35,6 +36,7 @@ class Stats:
         out["requests"] = dict(self.requests)
         out["request_ids"] = dict(self.request_ids)
         out["carried"] = {k: self.carried[k] for k in ("cookie", "authorization", "csrf")}
+        out["served"] = dict(self.served)
         return out
 
 

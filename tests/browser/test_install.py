@@ -42,11 +42,10 @@ def open_wheel_page(browser, stub, runtime):
     context = browser.new_context()
     page = context.new_page()
     harness = Harness(page, stub, runtime)
-    fetched = []
-    page.on("request", lambda req: fetched.append(req.url))
+    stub.reset()
     page.goto(f"{stub.url}__stub__/harness/?runtime={runtime}&config={config}")
     wait_for_boot(page, harness.console_errors, HARNESS_READY)
-    harness.fetched = fetched
+    harness.fetched = list(stub.stats()["served"])  # the paths the stub served it (the worker's asks too)
     return harness
 
 
