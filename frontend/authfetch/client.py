@@ -43,6 +43,17 @@ def _default_transport():
     return browser_transport()
 
 
+# Why a PyScript worker has no page document to read the CSRF cookie from (transport.cookies_unseen).
+UNSEEN = {
+    "isolation": "Serve the page cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and "
+    "Cross-Origin-Embedder-Policy: require-corp) so PyScript gives workers the page's document, "
+    "or pass csrf_cookie=None if the server wants no CSRF header",
+    "shared-memory": "The page is cross-origin isolated, but this browser gives workers no SharedArrayBuffer "
+    "(WebKit, Safari), so PyScript cannot lend them the page's document: run authfetch on the page's main "
+    "thread here, or pass csrf_cookie=None if the server wants no CSRF header",
+}
+
+
 class AuthClient:
     def __init__(
         self,
@@ -97,13 +108,9 @@ class AuthClient:
             lock_timeout=lock_timeout,
             share_token=share_token,
         )
-        if self.options.csrf_cookie and self.options.csrf_header and not getattr(self.transport, "cookies_readable", lambda: True)():
-            raise UsageError(
-                f"csrf_cookie={self.options.csrf_cookie!r}: this PyScript worker cannot read the page's cookies. "
-                "Serve the page cross-origin isolated (Cross-Origin-Opener-Policy: same-origin and "
-                "Cross-Origin-Embedder-Policy: require-corp) so PyScript gives workers the page's "
-                "document, or pass csrf_cookie=None if the server wants no CSRF header"
-            )
+        unseen = self.options.csrf_cookie and self.options.csrf_header and getattr(self.transport, "cookies_unseen", lambda: None)()
+        if unseen:
+            raise UsageError(f"csrf_cookie={self.options.csrf_cookie!r}: this PyScript worker cannot read the page's cookies. " + UNSEEN[unseen])
         self._session = session_for(self.options, self.transport)
         self._session.clients.append(self)
         self._profile = self._session.add_profile(self.options)

@@ -155,7 +155,8 @@ class FakeTransport:
     def __init__(self, handler, *, page_url=DEFAULT_PAGE, cookies=None, browser=None, sees_cookies=True, wire_factory=None):
         self.handler = handler
         self.page = page_url
-        self.sees_cookies = sees_cookies  # False plays a worker on a page without isolation
+        # False plays a worker on a page without isolation; "shared-memory" one in WebKit
+        self.sees_cookies = sees_cookies
         self.limit = None  # the connections max_in_flight="auto" finds (None: unknown, no limit)
         # Passing the same dict to several transports shares the cookie jar, as tabs do.
         self.cookies = cookies if cookies is not None else {}
@@ -216,8 +217,8 @@ class FakeTransport:
     def read_cookie(self, name):
         return self.cookies.get(name)
 
-    def cookies_readable(self):
-        return self.sees_cookies
+    def cookies_unseen(self):
+        return None if self.sees_cookies is True else (self.sees_cookies or "isolation")
 
     def body_kind(self, body):
         return "stream" if isinstance(body, FakeStream) else None

@@ -410,9 +410,15 @@ class BrowserTransport:
         value = module.cookie(name) if module else None
         return None if nullish(value) else str(value)
 
-    def cookies_readable(self):
-        """False in a PyScript worker on a page that is not cross-origin isolated: no document."""
-        return getattr(js, "document", None) is not None
+    def cookies_unseen(self):
+        """None where the page's cookies can be read; else why not. A PyScript worker has the
+        page's document only on a cross-origin-isolated page ("isolation"), in a browser that
+        gives workers SharedArrayBuffer (WebKit does not: "shared-memory")."""
+        if getattr(js, "document", None) is not None:
+            return None
+        if getattr(js, "crossOriginIsolated", False) and getattr(js, "SharedArrayBuffer", None) is None:
+            return "shared-memory"
+        return "isolation"
 
     # -- cross-tab primitives (used by tabs.py) ---------------------------------------------------
 

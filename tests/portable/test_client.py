@@ -592,6 +592,12 @@ async def test_a_worker_that_cannot_see_the_page_says_why_csrf_cannot_work():
         assert "csrf_cookie" in str(error) and "Cross-Origin-Embedder-Policy" in str(error), str(error)
     api = client(server, csrf_cookie=None)  # a server that wants no CSRF header: fine
     assert (await api.get(PROFILE)).status == 200
+    server.transport.sees_cookies = "shared-memory"  # isolated, but a browser without SharedArrayBuffer (WebKit)
+    try:
+        client(server)
+        raise AssertionError("expected UsageError: the CSRF cookie cannot be read")
+    except UsageError as error:
+        assert "no SharedArrayBuffer" in str(error) and "main thread" in str(error), str(error)
 
 
 async def test_auto_in_flight_limit_holds_the_rest_and_sends_little_with_a_stale_credential():
