@@ -20,8 +20,10 @@ PYSCRIPT = (
     "default-src 'self'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
     "img-src 'self' data:"
 )
-WATCH = """window.violations = [];
-document.addEventListener("securitypolicyviolation", (e) => window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+WATCH = """if (!window.violations) {  // as embed-page.js does for itself
+  window.violations = [];
+  document.addEventListener("securitypolicyviolation", (e) => window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+}"""
 LOGIN = """async () => (await fetch("/api/v1/users/login", {method: "POST", credentials: "include",
     headers: {"Content-Type": "application/json"}, body: JSON.stringify({username: "demo", password: "demo"})})).status"""
 BURST = """async (n) => Promise.all(Array.from({length: n},

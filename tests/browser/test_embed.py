@@ -9,7 +9,12 @@ from tests.support.stub_process import StubProcess
 
 from .conftest import BOOT_TIMEOUT_MS, RUNTIMES
 
-READY = "async () => { await window.authfetch.ready; return performance.now(); }"
+# The tag is a module script embed-page.js adds: WebKit may fire load before it has run.
+READY = """async () => {
+    while (!window.authfetch) await new Promise((resolve) => setTimeout(resolve, 10));
+    await window.authfetch.ready;
+    return performance.now();
+}"""
 
 
 def embed_url(stub, **data):
@@ -62,6 +67,38 @@ def test_one_tag_boots_and_a_burst_after_expiry_refreshes_once(browser, stub, ru
     assert result["statuses"] == [200] * 100, figures
     assert stats["refresh_calls"] == 1, figures
     context.close()
+
+
+SIGN_ANSWERS = """async () => {
+    const post = {method: "POST", headers: {"Content-Type": "application/json"}};
+    const body = JSON.stringify({username: "demo", password: "demo"});
+    const read = async (response) => [response.status, response.bodyUsed, await response.json()];
+    const answers = [];
+    // The tag's own fetch, then the patched one: each sign-in and sign-out answer, read by the page.
+    for (const call of [(url, init) => window.authfetch.fetch(url, init), (url, init) => fetch(url, init)]) {
+        answers.push(await read(await call("/api/v1/users/login", {...post, body})));
+        answers.push(await read(await call("/api/v1/users/logout", post)));
+    }
+    return answers;
+}"""
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_page_reads_its_own_sign_in_and_sign_out_answers(browser, stub, runtime):
+    """Python reads the token from a copy: the page gets each answer unread (on 56a7559 the
+    sign-in's json() failed with "body stream already read")."""
+    context, page = open_embed(browser, stub, runtime=runtime, signOutUrl="/api/v1/users/logout", patchFetch="same-origin")
+    try:
+        page.evaluate(READY)
+        stub.reset()
+        answers = page.evaluate(SIGN_ANSWERS)
+        assert [answer[:2] for answer in answers] == [[200, False]] * 4, answers
+        assert [answer[2]["data"]["user"]["username"] for answer in answers[0::2]] == ["demo", "demo"], answers
+        assert [answer[2]["message"] for answer in answers[1::2]] == ["User logged out"] * 2, answers
+        stats = stub.stats()
+        assert stats["logins"] == 2 and stats["requests"].get("POST /api/v1/users/logout") == 2, stats
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,10 @@
 // The embed test page's own script (a file, so the page runs under a strict CSP).
+// CSP violations from the first line on (test_csp.py reads window.violations; WebKit's driver
+// can run no script before the page's own).
+if (!window.violations) {
+  window.violations = [];
+  document.addEventListener("securitypolicyviolation", (e) => window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+}
 // Count the page events across navigations (sessionStorage survives the login redirect).
 for (const name of ["refresh", "refresh-failed", "session-expired"]) {
   addEventListener(`authfetch:${name}`, (event) => {
