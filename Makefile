@@ -1,6 +1,6 @@
 # The two commands (see README):
 #   make demo   - set everything up, start the stub backend with the demo account, print the URL
-#   make test   - set everything up (Chromium and Firefox ESR included), run every test
+#   make test   - set everything up (Chromium, Firefox ESR and WebKitGTK included), run every test
 # Everything else here is what those two need, and make dist (the wheel, PyScript configs and
 # the one-tag folder in dist/; the tests install from it).
 
@@ -10,7 +10,7 @@ PY     := $(VENV)/bin/python
 STAMPS := .stamps
 PORT   ?= 8000
 
-.PHONY: demo test bench deps browsers chromium firefox dist clean
+.PHONY: demo test bench deps browsers chromium firefox webkit dist clean
 DIST_SOURCES := pyproject.toml README.md frontend/authfetch.js frontend/authfetch/LICENSE scripts/make_dist.py \
                 $(wildcard frontend/authfetch/*.py frontend/authfetch/*.js)
 
@@ -54,13 +54,16 @@ $(STAMPS)/npm: package.json package-lock.json
 $(STAMPS)/wheels/index.json: frontend/wheels.txt scripts/fetch_wheels.py $(STAMPS)/python $(STAMPS)/npm
 	$(PY) scripts/fetch_wheels.py $(STAMPS)/wheels $(STAMPS)/pyodide-extra
 
-browsers: chromium firefox
+browsers: chromium firefox webkit
 
 chromium: $(STAMPS)/python
 	@sh scripts/ensure_chromium.sh $(PY)
 
 firefox:
 	@sh scripts/ensure_firefox.sh
+
+webkit:
+	@sh scripts/ensure_webkit.sh
 
 clean:
 	rm -rf $(VENV) $(STAMPS) node_modules dist

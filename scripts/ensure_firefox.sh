@@ -1,5 +1,5 @@
 #!/bin/sh
-# Make sure Debian's Firefox ESR exists for the Firefox scenarios (tests/browser/test_engines.py):
+# Make sure Debian's Firefox ESR exists for the Firefox scenarios (tests/browser/test_firefox.py):
 # keep one that is there, else install the package (as root). Playwright drives it over
 # WebDriver BiDi; its own Firefox build cannot be downloaded here. Without one the Firefox
 # tests skip, naming the package.

@@ -1,28 +1,56 @@
-"""The scenarios that matter most, in the browser engines beside Chromium (which runs the whole
-suite): Firefox ESR over WebDriver BiDi, on both interpreters. Each scenario's body is the one
-the Chromium suite runs (test_servers.py, test_embed.py), handed this engine's page.
+"""The scenarios that matter most, for the browser engines beside Chromium (which runs the whole
+suite): Firefox ESR over WebDriver BiDi (Playwright, test_firefox.py) and WebKitGTK through
+WebKitWebDriver (Selenium behind the seam in webdriver_seam.py, test_webkit.py), each on both
+interpreters. Each scenario's body is the one the Chromium suite runs (test_servers.py,
+test_embed.py, ...), handed this engine's browser or page. A module that imports them all
+defines ``engine`` (its browser, with ``engine_name``): one engine per module, so its stub,
+Django and pages start once.
 
-WebKit (WebKitWebDriver through Selenium, over HTTPS) is still to come: README, "Browsers".
+WebKit keeps no Secure cookie over http://127.0.0.1, so its stub and Django serve HTTPS
+(``--tls``), as production does; Firefox's run over http, as Chromium's main run does.
 """
 
 import pytest
 
+from tests.support.stub_process import StubProcess
+
 from . import test_csp as csp
+from . import test_embed as embed
 from . import test_install as install
 from . import test_servers as servers
 from . import test_sync as sync
-from .conftest import BOOT_TIMEOUT_MS, RUNTIMES, open_harness
-from .test_csp import one_tag_stub  # noqa: F401  (a fixture: the stub serving the one tag's strict policy)
-from .test_embed import BURST, READY, embed_url, sign_in
+from .conftest import RUNTIMES, open_harness
 
-ENGINES = ["firefox"]
+HTTPS_ONLY = {"webkit"}
 
 
-@pytest.fixture(scope="module", params=[(engine, runtime) for engine in ENGINES for runtime in RUNTIMES],
-                ids=lambda p: "-".join(p))
-def page_in(request, firefox, stub):
-    harness = open_harness(firefox, stub, request.param[1])
-    harness.engine = request.param[0]
+def named(browser, name):
+    """The session's browser for an engine module's ``engine`` fixture."""
+    browser.engine_name = name
+    return browser
+
+
+def stub_args(engine):
+    return ("--tls",) if engine in HTTPS_ONLY else ()
+
+
+@pytest.fixture(scope="module")
+def stub(engine):
+    process = StubProcess(*stub_args(engine.engine_name))
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def one_tag_stub(engine):
+    process = StubProcess("--csp", csp.ONE_TAG, *stub_args(engine.engine_name))
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def page_in(request, engine, stub):
+    harness = open_harness(engine, stub, request.param, ignore_https_errors=True)
     yield harness
     harness.page.context.close()
 
@@ -59,7 +87,8 @@ async def main():
 
 
 def test_a_stream_body_the_engine_cannot_upload_is_refused_unsent(page_in):
-    """Firefox sends a ReadableStream body as the text "[object ReadableStream]": refused first."""
+    """Firefox sends a ReadableStream body as the text "[object ReadableStream]", WebKit throws
+    NotSupportedError: refused first, naming the limit, in both."""
     page_in.fresh()
     before = page_in.stub.stats()["requests"].get("POST /api/v1/echo", 0)
     answer = page_in.run(STREAM)
@@ -67,18 +96,21 @@ def test_a_stream_body_the_engine_cannot_upload_is_refused_unsent(page_in):
     assert page_in.stub.stats()["requests"].get("POST /api/v1/echo", 0) == before, "it must not be sent at all"
 
 
-def test_the_one_tag_answers_a_burst_after_expiry_with_real_responses(firefox, stub):
-    context = firefox.new_context()
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_one_tag_answers_a_burst_after_expiry_with_real_responses(engine, stub, runtime):
+    embed.test_one_tag_boots_and_a_burst_after_expiry_refreshes_once(engine, stub, runtime)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_the_page_reads_its_own_sign_in_and_sign_out_answers(engine, stub, runtime):
+    embed.test_the_page_reads_its_own_sign_in_and_sign_out_answers(engine, stub, runtime)
+
+
+def test_the_one_tag_refuses_a_stream_body_it_cannot_upload(engine, stub):
+    context, page = embed.open_embed(engine, stub, runtime="mpy")
     try:
-        page = context.new_page()
-        page.set_default_timeout(BOOT_TIMEOUT_MS)
-        page.goto(embed_url(stub, runtime="mpy"))
-        page.evaluate(READY)
-        sign_in(page, stub)
-        stub.expire()
-        result = page.evaluate(BURST, 100)
-        assert result["real"] and result["statuses"] == [200] * 100, result
-        assert stub.stats()["refresh_calls"] == 1
+        page.evaluate(embed.READY)
+        embed.sign_in(page, stub)
         refused = page.evaluate(
             """async () => {
                 try { await window.authfetch.fetch("/api/v1/echo", {method: "POST", body: new Blob(["x"]).stream(), duplex: "half"}); return "sent"; }
@@ -86,25 +118,26 @@ def test_the_one_tag_answers_a_burst_after_expiry_with_real_responses(firefox, s
             }"""
         )
         assert "cannot upload a ReadableStream" in refused, refused
+        assert stub.stats()["requests"].get("POST /api/v1/echo", 0) == 0, "it must not be sent at all"
     finally:
         context.close()
 
 
 @pytest.fixture(scope="module")
-def firefox_tabs(firefox, stub):
-    tabs = servers.open_tab_pages(firefox, stub)
+def tabs_in(engine, stub):
+    tabs = servers.open_tab_pages(engine, stub)
     yield tabs
     tabs[0].page.context.close()
 
 
 @pytest.mark.parametrize("kind", ["sj", "dra"])
-def test_five_tabs_at_expiry_lose_nothing_and_never_send_a_refresh_token_twice(firefox_tabs, django, kind):
-    servers.test_five_tabs_at_expiry_lose_nothing_and_never_send_a_refresh_token_twice(firefox_tabs, django, kind)
+def test_five_tabs_at_expiry_lose_nothing_and_never_send_a_refresh_token_twice(tabs_in, django, kind):
+    servers.test_five_tabs_at_expiry_lose_nothing_and_never_send_a_refresh_token_twice(tabs_in, django, kind)
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_a_page_with_only_the_wheel_keeps_one_refresh_for_a_burst(firefox, stub, runtime):
-    page = install.open_wheel_page(firefox, stub, runtime)
+def test_a_page_with_only_the_wheel_keeps_one_refresh_for_a_burst(engine, stub, runtime):
+    page = install.open_wheel_page(engine, stub, runtime)
     try:
         install.test_a_page_with_only_the_wheel_keeps_one_refresh_for_a_burst(page)
     finally:
@@ -112,14 +145,53 @@ def test_a_page_with_only_the_wheel_keeps_one_refresh_for_a_burst(firefox, stub,
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_the_one_tag_under_a_strict_policy(firefox, one_tag_stub, runtime):  # noqa: F811
-    csp.test_the_one_tag_under_a_strict_policy(firefox, one_tag_stub, runtime)
+def test_the_one_tag_under_a_strict_policy(engine, one_tag_stub, runtime):
+    csp.test_the_one_tag_under_a_strict_policy(engine, one_tag_stub, runtime)
 
 
-def test_fifty_sync_gets_in_a_worker_after_expiry_make_one_refresh(firefox, stub):
-    """Firefox has JSPI (WebAssembly.Suspending): requests in a Pyodide worker waits synchronously."""
-    worker = sync.installed(firefox, stub, "runtime=py&worker=1")
+NO_SUSPENDING = """
+import js
+import requests
+
+async def main():
     try:
-        sync.test_fifty_sync_gets_in_a_worker_after_expiry_make_one_refresh(worker)
+        requests.get(str(js.location.origin) + "/api/v1/users/profile")
+        return "sent"
+    except authfetch.UsageError as error:
+        return str(error)
+"""
+WORKER_CLIENT = """
+async def main():
+    forget()
+    try:
+        client()
+        return "made"
+    except authfetch.UsageError as error:
+        return str(error)
+"""
+
+
+def test_sync_code_after_expiry(engine, stub):
+    """Firefox has JSPI (WebAssembly.Suspending): 50 requests.get in a Pyodide worker make one
+    refresh. WebKit has no JSPI, and gives workers no SharedArrayBuffer (so PyScript lends them
+    no page document): a worker's client refuses, saying so; on the page, a sync call refuses
+    with the UsageError that says why, and nothing is sent."""
+    worker = sync.open_page(engine, stub, "runtime=py&worker=1")
+    try:
+        if engine.engine_name != "webkit":
+            assert worker.run(sync.INSTALL) is True, "Firefox has JSPI"
+            sync.test_fifty_sync_gets_in_a_worker_after_expiry_make_one_refresh(worker)
+            return
+        message = worker.run(WORKER_CLIENT)
+        assert "cannot read the page's cookies" in message and "no SharedArrayBuffer" in message, message
     finally:
         worker.page.context.close()
+    page = sync.open_page(engine, stub, "runtime=py")
+    try:
+        assert page.run(sync.INSTALL) is False, "WebKit has no JSPI: authfetch.sync cannot wait"
+        page.fresh()
+        message = page.run(NO_SUSPENDING)
+        assert "cannot suspend" in message and "no JavaScript Promise Integration" in message, message
+        assert page.stub.stats()["requests"].get("GET /api/v1/users/profile", 0) == 0, "nothing may be sent"
+    finally:
+        page.page.context.close()

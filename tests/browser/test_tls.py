@@ -1,6 +1,6 @@
 """Cookies as production sets them: the stub over HTTPS (``--tls``, a throw-away certificate
 made at start), Chromium trusting it for this context only, on both interpreters. WebKit
-keeps Secure cookies only over HTTPS; this is the run it will share (README, "Browsers")."""
+keeps Secure cookies only over HTTPS, and runs its scenarios so too (test_webkit.py)."""
 
 import pytest
 
