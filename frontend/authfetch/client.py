@@ -49,7 +49,7 @@ UNSEEN = {
     "Cross-Origin-Embedder-Policy: require-corp) so PyScript gives workers the page's document, "
     "or pass csrf_cookie=None if the server wants no CSRF header",
     "shared-memory": "The page is cross-origin isolated, but this browser gives workers no SharedArrayBuffer "
-    "(WebKit, Safari), so PyScript cannot lend them the page's document: run authfetch on the page's main "
+    "(WebKitGTK 2.50 does not), so PyScript cannot lend them the page's document: run authfetch on the page's main "
     "thread here, or pass csrf_cookie=None if the server wants no CSRF header",
 }
 

@@ -340,8 +340,8 @@ export function createEngine(settings, environment = {}) {
     const kind = bodyKind(body);
     if (kind === "stream") {
       if (!streamUploads) {
-        const error = new Error("this browser cannot upload a ReadableStream body (Firefox would send the text " +
-          "\"[object ReadableStream]\" in its place): send a string, bytes, a Blob or FormData instead");
+        const error = new Error("this browser cannot upload a ReadableStream body (it has no streaming upload; " +
+          "Firefox would send the text \"[object ReadableStream]\" in its place): send a string, bytes, a Blob or FormData instead");
         error.unsendable = true;
         throw error;
       }

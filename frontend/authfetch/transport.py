@@ -413,7 +413,7 @@ class BrowserTransport:
     def cookies_unseen(self):
         """None where the page's cookies can be read; else why not. A PyScript worker has the
         page's document only on a cross-origin-isolated page ("isolation"), in a browser that
-        gives workers SharedArrayBuffer (WebKit does not: "shared-memory")."""
+        gives workers SharedArrayBuffer (WebKitGTK 2.50 does not: "shared-memory")."""
         if getattr(js, "document", None) is not None:
             return None
         if getattr(js, "crossOriginIsolated", False) and getattr(js, "SharedArrayBuffer", None) is None:

@@ -55,6 +55,18 @@ def page_in(request, engine, stub):
     harness.page.context.close()
 
 
+REFRESH_BARE = """async () => (await fetch("/api/v1/users/refresh-token", {method: "POST", credentials: "include"})).status"""
+
+
+def test_clearing_cookies_clears_the_refresh_cookie_of_another_path(page_in):
+    """The seam's clear_cookies, which fresh() and the server scenarios rely on, clears the
+    stub's refresh cookie too (Path=/api/v1/users: WebDriver does not list it)."""
+    page_in.fresh()
+    assert page_in.page.evaluate(REFRESH_BARE) == 403, "signed in: the refresh cookie is sent (no CSRF header: 403)"
+    page_in.page.context.clear_cookies()
+    assert page_in.page.evaluate(REFRESH_BARE) == 401, "cleared: no refresh cookie, no session (401)"
+
+
 @pytest.mark.parametrize("kind", servers.KINDS)
 def test_a_hundred_gets_after_expiry_cost_one_refresh(page_in, django, kind):
     servers.test_a_hundred_gets_after_expiry_cost_one_refresh(page_in, django, kind)

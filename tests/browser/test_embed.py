@@ -11,7 +11,9 @@ from .conftest import BOOT_TIMEOUT_MS, RUNTIMES
 
 # The tag is a module script embed-page.js adds: WebKit may fire load before it has run.
 READY = """async () => {
-    while (!window.authfetch) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (const start = Date.now(); !window.authfetch; await new Promise((resolve) => setTimeout(resolve, 10))) {
+        if (Date.now() - start > 10000) throw new Error("the tag never ran: no window.authfetch after 10 s");
+    }
     await window.authfetch.ready;
     return performance.now();
 }"""
@@ -56,17 +58,19 @@ BURST = """async (n) => {
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_one_tag_boots_and_a_burst_after_expiry_refreshes_once(browser, stub, runtime):
     context, page = open_embed(browser, stub, runtime=runtime)
-    ready_ms = page.evaluate(READY)
-    print(f"[{runtime}] navigation to authfetch.ready: {ready_ms:.0f} ms")
-    sign_in(page, stub)
-    stub.expire()
-    result = page.evaluate(BURST, 100)
-    stats = stub.stats()
-    figures = f"[{runtime}] ready after {ready_ms:.0f} ms; {result['statuses'].count(200)}/100 OK, refresh calls {stats['refresh_calls']}"
-    assert result["real"], "window.authfetch.fetch must resolve to the browser's own Response"
-    assert result["statuses"] == [200] * 100, figures
-    assert stats["refresh_calls"] == 1, figures
-    context.close()
+    try:
+        ready_ms = page.evaluate(READY)
+        print(f"[{runtime}] navigation to authfetch.ready: {ready_ms:.0f} ms")
+        sign_in(page, stub)
+        stub.expire()
+        result = page.evaluate(BURST, 100)
+        stats = stub.stats()
+        figures = f"[{runtime}] ready after {ready_ms:.0f} ms; {result['statuses'].count(200)}/100 OK, refresh calls {stats['refresh_calls']}"
+        assert result["real"], "window.authfetch.fetch must resolve to the browser's own Response"
+        assert result["statuses"] == [200] * 100, figures
+        assert stats["refresh_calls"] == 1, figures
+    finally:
+        context.close()
 
 
 SIGN_ANSWERS = """async () => {
@@ -79,7 +83,12 @@ SIGN_ANSWERS = """async () => {
         answers.push(await read(await call("/api/v1/users/login", {...post, body})));
         answers.push(await read(await call("/api/v1/users/logout", post)));
     }
-    return answers;
+    return {answers, patched: window.fetch !== window.authfetch.nativeFetch};
+}"""
+SIGNED_IN_AGAIN = """async () => {
+    const response = await fetch("/api/v1/users/login", {method: "POST", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({username: "demo", password: "demo"})});
+    return [response.status, (await response.json()).data.user.username];
 }"""
 
 
@@ -91,12 +100,20 @@ def test_the_page_reads_its_own_sign_in_and_sign_out_answers(browser, stub, runt
     try:
         page.evaluate(READY)
         stub.reset()
-        answers = page.evaluate(SIGN_ANSWERS)
+        result = page.evaluate(SIGN_ANSWERS)
+        answers = result["answers"]
+        assert result["patched"], "data-patch-fetch must have patched window.fetch"
         assert [answer[:2] for answer in answers] == [[200, False]] * 4, answers
         assert [answer[2]["data"]["user"]["username"] for answer in answers[0::2]] == ["demo", "demo"], answers
         assert [answer[2]["message"] for answer in answers[1::2]] == ["User logged out"] * 2, answers
         stats = stub.stats()
         assert stats["logins"] == 2 and stats["requests"].get("POST /api/v1/users/logout") == 2, stats
+        # A sign-in read so keeps its session: after expiry a burst costs one refresh.
+        assert page.evaluate(SIGNED_IN_AGAIN) == [200, "demo"]
+        stub.reset()
+        stub.expire()
+        result = page.evaluate(BURST, 20)
+        assert result["statuses"] == [200] * 20 and stub.stats()["refresh_calls"] == 1, (result, stub.stats())
     finally:
         context.close()
 

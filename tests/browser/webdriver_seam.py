@@ -13,30 +13,40 @@ Playwright's own objects satisfy it (Chromium, Firefox). Playwright cannot drive
 WebKit (``Unknown option --inspector-pipe``), so this module makes Selenium's WebDriver for
 WebKitGTK's MiniBrowser satisfy it too. Where WebDriver differs, said here once:
 
-- A context is a WebDriver session: its own ephemeral MiniBrowser (~0.3 s to start), so
-  cookies and storage are the context's alone, as in Playwright. Pages are its windows;
-  every call first switches to its page's window (WebDriver talks to one at a time).
+- A context is a WebDriver session: its own WebKitWebDriver and ephemeral MiniBrowser (~0.3 s
+  to start), in a process group of its own that close() (or exit) stops whole; cookies and
+  storage are the context's alone, as in Playwright. Pages are its windows; every call first
+  switches to its page's window (WebDriver talks to one at a time).
 - ``evaluate`` runs the function with WebDriver's Execute Script, which awaits a returned
-  promise. Script timeouts are long: the scenarios bound their own waits.
+  promise, bounded by the page's default timeout (60 s unless set); every WebDriver call is
+  bounded too (COMMAND_TIMEOUT_S), so a wedged browser fails a test instead of hanging it.
 - Console errors and uncaught errors are caught by a hook put in each document after it loads
   (WebKitWebDriver has no log endpoint and no script that runs before the page's own);
   ``add_init_script`` runs its script at the same moment. Pages that must see everything from
   the first line record it themselves (embed-page.js records CSP violations).
+- Console errors reach the handlers at each ``evaluate`` (they are read from the page then);
+  a worker's console is not seen.
 - Requests are not observable (``sees_requests`` is False): the tests that need them read what
   the stub served instead (``stats()["served"]``).
 - WebKit drops ``Secure`` cookies set over http://127.0.0.1: WebKit runs against the stub over
   HTTPS (``--tls``); the session accepts its throw-away certificate.
 """
 
+import atexit
 import json
 import os
+import select
 import shutil
+import signal
 import subprocess
 import time
+import urllib.parse
 
-MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
+MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"  # Debian's libwebkit2gtk-4.1-0 (amd64)
 DRIVER = "/usr/bin/WebKitWebDriver"
-SCRIPT_TIMEOUT_S = 300
+DEFAULT_TIMEOUT_MS = 60_000  # a script's bound until the page sets another (set_default_timeout)
+COMMAND_TIMEOUT_S = 200  # any one WebDriver call, a new session included: longer than any script's bound
+XVFB_START_S = 15
 POLL_S = 0.1
 
 HOOK = """
@@ -64,33 +74,47 @@ def missing():
     return ", ".join(lacking) or None
 
 
+def kill_group(process):
+    """Stop a process started in its own session, and everything it started (MiniBrowser's web
+    processes under WebKitWebDriver): nothing outlives the test run."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
 class Display:
-    """A virtual X display for MiniBrowser (it needs one; without it a new session hangs)."""
+    """A virtual X display for MiniBrowser (it needs one; without it a new session hangs). Given
+    to the drivers it starts only (``env``): the rest of the test run keeps its own DISPLAY."""
 
     def __init__(self):
         self.process = None
-        self.previous = os.environ.get("DISPLAY")
-        if self.previous:
+        self.env = dict(os.environ)
+        if os.environ.get("DISPLAY"):
             return
         read, write = os.pipe()
         # -displayfd: Xvfb picks a free display number and writes it once it accepts clients.
         self.process = subprocess.Popen(
             ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         os.close(write)
         with os.fdopen(read) as pipe:
-            number = pipe.readline().strip()
+            ready, _, _ = select.select([pipe], [], [], XVFB_START_S)
+            number = pipe.readline().strip() if ready else ""
         if not number:
-            self.process.kill()
-            raise RuntimeError("Xvfb did not start")
-        os.environ["DISPLAY"] = f":{number}"
+            kill_group(self.process)
+            raise RuntimeError(f"Xvfb gave no display within {XVFB_START_S} s")
+        self.env["DISPLAY"] = f":{number}"
 
     def close(self):
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            os.environ.pop("DISPLAY", None)
+        kill_group(self.process)
 
 
 class WebKitBrowser:
@@ -99,7 +123,8 @@ class WebKitBrowser:
     def __init__(self):
         self.display = Display()
         self.contexts = []
-        self.version = None
+        self.closed = False
+        atexit.register(self.close)  # a run stopped midway still stops every driver and Xvfb
 
     def new_context(self, **options):
         """``options`` are Playwright's; the one the scenarios pass (ignore_https_errors) holds always."""
@@ -110,29 +135,44 @@ class WebKitBrowser:
         return context
 
     def session(self):
+        """A WebDriver session of its own driver process (one serves one session at a time), in
+        its own process group, every call bounded (COMMAND_TIMEOUT_S): (driver, its service)."""
         from selenium import webdriver
+        from selenium.webdriver.remote.client_config import ClientConfig
+        from selenium.webdriver.remote.remote_connection import RemoteConnection
         from selenium.webdriver.webkitgtk.service import Service
 
         options = webdriver.WebKitGTKOptions()
         options.binary_location = MINIBROWSER
         options.add_argument("--automation")  # without it: "Failed to match capabilities"
         options.accept_insecure_certs = True  # the stub's throw-away certificate
-        # A driver of its own per session (one serves one at a time); a path given: Selenium downloads nothing.
-        driver = webdriver.WebKitGTK(service=Service(executable_path=DRIVER), options=options)
-        driver.set_script_timeout(SCRIPT_TIMEOUT_S)
-        self.version = driver.capabilities.get("browserVersion")
-        return driver
+        # A path given: Selenium downloads nothing.
+        service = Service(executable_path=DRIVER, env=self.display.env, popen_kw={"start_new_session": True})
+        service.start()
+        try:
+            config = ClientConfig(remote_server_addr=service.service_url, timeout=COMMAND_TIMEOUT_S)
+            driver = webdriver.Remote(command_executor=RemoteConnection(client_config=config), options=options)
+            driver.set_script_timeout(DEFAULT_TIMEOUT_MS / 1000)
+        except BaseException:
+            kill_group(service.process)
+            raise
+        return driver, service
 
     def close(self):
-        for context in list(self.contexts):
-            context.close()
-        self.display.close()
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            for context in list(self.contexts):
+                context.close()
+        finally:
+            self.display.close()
 
 
 class WebKitContext:
     def __init__(self, browser):
         self.browser = browser
-        self.driver = browser.session()
+        self.driver, self.service = browser.session()
         self.pages = []
         self.current = None
 
@@ -150,20 +190,34 @@ class WebKitContext:
             self.current = page.handle
 
     def cookies(self):
-        """The cookies of the current page's URL (WebDriver shows no others: not a path-limited one)."""
+        """The cookies the current page's URL would carry (WebDriver shows no others: not one
+        limited to another path). All windows of a context share one cookie store."""
         return self.driver.get_cookies()
 
     def clear_cookies(self):
+        """Every cookie of the current page's host, those limited to another path too (checked in
+        tests/browser/test_webkit.py: WebKit deletes by host)."""
         self.driver.delete_all_cookies()
 
     def add_cookies(self, cookies):
+        """Cookies for the current page's host (WebDriver sets no other): name, value, url, path."""
+        here = urllib.parse.urlsplit(self.driver.current_url).hostname
         for cookie in cookies:
+            unknown = set(cookie) - {"name", "value", "url", "path"}
+            assert not unknown, f"the WebKit seam sets no cookie {sorted(unknown)}"
+            host = urllib.parse.urlsplit(cookie["url"]).hostname if "url" in cookie else here
+            assert host == here, f"WebDriver sets cookies for the page's host ({here}) only, not {host}"
             self.driver.add_cookie({"name": cookie["name"], "value": cookie["value"], "path": cookie.get("path", "/")})
 
     def close(self):
-        if self.driver is not None:
-            self.driver.quit()
-            self.driver = None
+        if self.driver is None:
+            return
+        # The process group goes whole, with no WebDriver goodbye: quitting a session whose
+        # windows run Pyodide took seconds, and a wedged browser would not answer it at all.
+        self.driver = None
+        try:
+            kill_group(self.service.process)
+        finally:
             self.browser.contexts.remove(self)
 
 
@@ -175,6 +229,7 @@ class WebKitPage:
         self.handle = handle
         self.handlers = {"console": [], "pageerror": []}
         self.init_scripts = []
+        self.timeout_ms = DEFAULT_TIMEOUT_MS
 
     @property
     def driver(self):
@@ -189,7 +244,9 @@ class WebKitPage:
         self.init_scripts.append(source)
 
     def set_default_timeout(self, ms):
-        pass  # the scenarios' own waits bound them; scripts get SCRIPT_TIMEOUT_S
+        """The bound of every later script and wait on this page (a script's time is WebDriver's
+        to bound here: Playwright's evaluate has none of its own)."""
+        self.timeout_ms = ms
 
     def goto(self, url):
         driver = self.driver
@@ -200,6 +257,7 @@ class WebKitPage:
 
     def evaluate(self, source, arg=None):
         driver = self.driver
+        driver.set_script_timeout(self.timeout_ms / 1000)
         script = f"const f = ({source}); return typeof f === 'function' ? await f(arguments[0]) : f;"
         try:
             return driver.execute_script(f"return (async () => {{ {script} }})();", arg)
@@ -209,19 +267,22 @@ class WebKitPage:
     def wait_for_function(self, source, timeout=None):
         # As Playwright's: truthy counts, a returned promise (an object) included, not awaited.
         script = f"const f = ({source}); return !!(typeof f === 'function' ? f() : f);"
-        deadline = time.monotonic() + (timeout or SCRIPT_TIMEOUT_S * 1000) / 1000
+        bound_ms = timeout or self.timeout_ms
+        deadline = time.monotonic() + bound_ms / 1000
         while not self.driver.execute_script(script):
             if time.monotonic() > deadline:
-                raise TimeoutError(f"waited {timeout} ms for {source}")
+                raise TimeoutError(f"waited {bound_ms} ms for {source}")
             time.sleep(POLL_S)
 
     def wait_for_timeout(self, ms):
         time.sleep(ms / 1000)
 
     def _drain(self, driver):
+        from selenium.common.exceptions import WebDriverException
+
         try:
             caught = driver.execute_script(DRAIN) or []
-        except Exception:  # noqa: BLE001  (the page navigated away meanwhile: a new document, a new hook)
+        except WebDriverException:  # the page navigated away meanwhile: a new document, a new hook
             caught = []
         for kind, text in caught:
             for handler in self.handlers[kind]:

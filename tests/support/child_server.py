@@ -51,6 +51,8 @@ class ChildServer:
         lines.put(None)
 
     def stop(self):
+        if hasattr(self, "http"):
+            self.http.close()  # first: uvicorn over TLS waited 10 s on an idle kept-alive connection
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -58,5 +60,3 @@ class ChildServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if hasattr(self, "http"):
-            self.http.close()
