@@ -1,7 +1,8 @@
-"""Long-running behaviour with a 5 s access token: clock skew at the server and a 3-minute soak.
+"""Long-running behaviour with a 5 s access token: clock skew at the server and a 2-minute soak
+(about 30 renewals per interpreter; it was 3 minutes until the suite took on Firefox and WebKit).
 
 The soak runs both interpreters at the same time (two pages, two sessions) so the suite pays
-its three minutes once.
+its two minutes once.
 """
 
 import json
@@ -15,7 +16,7 @@ from .conftest import BOOT_TIMEOUT_MS, RUNTIMES
 STUB_ARGS = ["--access-ttl", "5"]
 LIFETIME = 5.0
 LEEWAY = 1.0
-SOAK_SECONDS = 180
+SOAK_SECONDS = 120
 RATE = 10  # requests per second
 
 STEADY = """
@@ -108,7 +109,7 @@ def both_pages(browser, stub):
         page.context.close()
 
 
-def test_soak_three_minutes_of_mixed_requests(both_pages, stub):
+def test_soak_two_minutes_of_mixed_requests(both_pages, stub):
     stub.reset()
     for runtime, page in both_pages.items():
         page.evaluate("(code) => { window.soak = window.harnessRun(code).then(String); }", steady_code(SOAK_SECONDS, runtime))
