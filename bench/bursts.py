@@ -8,6 +8,7 @@ from .common import (
     BENCH_READY,
     EMBED_READY,
     HARNESS_READY,
+    HEADLINE,
     HELD,
     JS_CONTESTANTS,
     LOGIN,
@@ -262,9 +263,13 @@ def run(settings, browser, stub, results, log):
         return
     contestants = open_pages(browser, stub, settings)
 
-    def row_of(once, label, *keys, reps=settings.reps):
-        """Every contestant measured, interleaved repetition by repetition, with its ratios."""
-        runs = interleaved(reps, contestants, once, log, label)
+    def row_of(once, label, *keys, reps=settings.reps, headline=None):
+        """Every contestant measured, interleaved repetition by repetition, with its ratios; a
+        headline scenario adds repetitions until its ratios resolve (common.interleaved)."""
+        extra = {}
+        if headline:
+            extra = {"pairs": HEADLINE[headline], "budget_s": settings.budget_s.get(headline, 0), "max_reps": settings.max_reps}
+        runs = interleaved(reps, contestants, once, log, label, **extra)
         row = {name: dict(summarise(r, "wall_ms", *keys), runs=r) for name, r in runs.items()}
         return with_ratios(row, runs)
 
@@ -272,7 +277,8 @@ def run(settings, browser, stub, results, log):
         results["burst"] = {}
         for n in settings.bursts:
             results["burst"][str(n)] = row_of(lambda c, rep, n=n: burst_once(stub, c, n), f"burst N={n}",
-                                              "succeeded", "lost", "refresh_calls")
+                                              "succeeded", "lost", "refresh_calls",
+                                              headline="burst" if n == 200 else None)
     if settings.wants("writes"):
         results["writes"] = row_of(lambda c, rep: writes_once(stub, c, WRITES_N, f"{c.name}-w{rep}-"), "writes",
                                    "succeeded", "exactly_once", "never_handled", "handled_twice_or_more",
@@ -280,7 +286,8 @@ def run(settings, browser, stub, results, log):
     if settings.wants("steady"):
         # Short rounds, many of them, contestants in turn: a slow moment of the machine lands on
         # one round of each, not on all of one contestant's requests.
-        results["steady"] = row_of(lambda c, rep: steady_once(settings, c), "steady", reps=settings.steady_rounds)
+        results["steady"] = row_of(lambda c, rep: steady_once(settings, c), "steady", reps=settings.steady_rounds,
+                                   headline="steady")
     if settings.wants("core"):
         results["core"] = core_cost(settings)
     for context in {c.page.context for c in contestants}:

@@ -23,14 +23,16 @@ from .common import (
     BENCH_READY,
     EMBED_READY,
     HARNESS_READY,
+    HEADLINE,
+    HELD,
     LOGIN,
     PROFILE,
-    HELD,
     UNHELD,
     StubProcess,
     bench_url,
     embed_url,
     harness_url,
+    interleaved,
     new_page,
     run_py,
     summarise,
@@ -131,12 +133,10 @@ def run(settings, browser, results, log):
     stub = StubProcess("--csrf", "off", "--access-ttl", str(PROACTIVE_TTL))
     try:
         contestants = [c for c in open_contestants(browser, stub) if settings.keeps(c.name)]
-        runs = {c.name: [] for c in contestants}
-        for rep in range(settings.proactive_reps):  # interleaved: raw sees the same moments of the machine
-            for contestant in contestants:
-                runs[contestant.name].append(contestant.once(stub))
-            log(f"proactive rep {rep + 1}/{settings.proactive_reps}: "
-                + ", ".join(f"{name} {r[-1]['wall_ms']:.0f} ms" for name, r in runs.items()))
+        # Interleaved: raw sees the same moments of the machine.
+        runs = interleaved(settings.proactive_reps, contestants, lambda c, rep: c.once(stub), log, "proactive",
+                           pairs=HEADLINE["proactive"], budget_s=settings.budget_s.get("proactive", 0),
+                           max_reps=settings.max_reps)
         keys = ("wall_ms", "renewal_call_ms", "succeeded", "lost", "refresh_calls", "sent_twice")
         row = {name: dict(summarise(r, *keys), runs=r) for name, r in runs.items()}
         results["proactive"] = with_ratios(row, runs)

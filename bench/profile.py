@@ -21,10 +21,12 @@ import statistics
 import time
 
 from .bursts import PY_BURST, PY_FETCH_BURST, TIMED
-from .common import BENCH_READY, EMBED_READY, HARNESS_READY, LOGIN, bench_url, embed_url, harness_url, new_page
+from .common import BENCH_READY, EMBED_READY, HARNESS_READY, LOGIN, bench_url, embed_url, harness_url, new_page, pair_ratios
+from .precision import ratio_summary
 
 SAMPLING_US = 200
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+CPU_PAIRS = (("authfetch-js", "raw"), ("authfetch-mpy", "py-fetch-mpy"), ("authfetch-py", "py-fetch-py"))
 GROUPS = ("interpreter", "interpreter glue", "engine.js", "fetch()", "(program)", "(garbage collector)", "other JS")
 
 
@@ -155,12 +157,22 @@ def run(settings, browser, stub, results, log):
     pids = _ours()
     runs = {c.name: [] for c in contestants}
     started = time.monotonic()
-    for rep in range(settings.reps):
+    for contestant in contestants:
+        contestant.once(settings, pids)  # a warm-up repetition, dropped
+    for rep in range(settings.profile_reps):
         for contestant in contestants:
             runs[contestant.name].append(contestant.once(settings, pids))
-        log(f"profile rep {rep + 1}/{settings.reps} ({time.monotonic() - started:.0f} s)")
+        log(f"profile rep {rep + 1}/{settings.profile_reps} ({time.monotonic() - started:.0f} s)")
     row = results["profile"] = {}
     for name, rs in runs.items():
         row[name] = {key: statistics.median(r.get(key, 0) for r in rs) for key in rs[0]}
+        row[name]["runs"] = rs
+    # Main-thread CPU per request against its baseline, repetition by repetition (the library's
+    # own cost, far steadier than wall time): the tag against raw fetch, the Python API against
+    # its interpreter's js.fetch.
+    for name, baseline in CPU_PAIRS:
+        if name in runs and baseline in runs:
+            ratios = pair_ratios(runs, name, baseline, key="main thread busy")
+            row[name]["cpu_ratio"] = dict(ratio_summary(ratios), against=baseline)
     for context in {c.page.context for c in contestants}:
         context.close()
