@@ -55,7 +55,8 @@ def mark(ok):
 
 
 def tables(results):
-    print(f"\nMachine: {results['machine']}; date {results['date']}; median of {results['reps']} (min-max)\n")
+    print(f"\nMachine: {results['machine']}; date {results['date']}; medians of at least {results['reps']} "
+          "repetitions (min-max); ratios with the median's 95 % interval [low-high]\n")
     if "burst" in results:
         print("1. Burst of N GETs right after expiry")
         table(("N", "contestant", "refresh calls", "succeeded", "lost", "wall ms", "x raw", "x js.fetch"), [
