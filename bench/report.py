@@ -117,7 +117,10 @@ def tables(results):
 
 def speed(name, label, value, target, against="raw"):
     """One speed target's line: PASS, MISS or not resolved, from the ratio's 95 % interval."""
-    low, high = value.get("ci95", (value["median"], value["median"]))
+    if "ci95" not in value:  # a results.json from before the intervals: no call from a median alone
+        print(f"  not resolved (no interval) {name} {label} <= {target:.2f} x {against}: {value['median']:.2f}")
+        return
+    low, high = value["ci95"]
     call = verdict(low, high, target, value.get("n"))
     off = f", {value['median'] / target - 1:.0%} over" if call == "MISS" else ""
     print(f"  {call} {name} {label} <= {target:.2f} x {against}: {value['median']:.2f} "

@@ -4,6 +4,8 @@ interpreter booted once per module and shared by its tests."""
 import json
 import os
 import shutil
+import signal
+import sys
 import time
 
 import pytest
@@ -67,8 +69,11 @@ def webkit():
     if lacking:
         pytest.skip(f"WebKit cannot run here, missing: {lacking} (make test installs the Debian packages when run as root)")
     browser = webdriver_seam.WebKitBrowser()
+    # A SIGTERM (a CI timeout) ends the run through exit, so atexit stops WebKit's processes too.
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
     yield browser
     browser.close()
+    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="module")

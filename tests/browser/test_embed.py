@@ -14,7 +14,9 @@ READY = """async () => {
     for (const start = Date.now(); !window.authfetch; await new Promise((resolve) => setTimeout(resolve, 10))) {
         if (Date.now() - start > 10000) throw new Error("the tag never ran: no window.authfetch after 10 s");
     }
-    await window.authfetch.ready;
+    let timer;
+    const late = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error("authfetch.ready did not settle in 90 s")), 90000); });
+    await Promise.race([window.authfetch.ready, late]).finally(() => clearTimeout(timer));
     return performance.now();
 }"""
 
@@ -83,7 +85,7 @@ SIGN_ANSWERS = """async () => {
         answers.push(await read(await call("/api/v1/users/login", {...post, body})));
         answers.push(await read(await call("/api/v1/users/logout", post)));
     }
-    return {answers, patched: window.fetch !== window.authfetch.nativeFetch};
+    return {answers, patched: !Function.prototype.toString.call(window.fetch).includes("[native code]")};
 }"""
 SIGNED_IN_AGAIN = """async () => {
     const response = await fetch("/api/v1/users/login", {method: "POST", headers: {"Content-Type": "application/json"},

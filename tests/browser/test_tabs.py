@@ -82,7 +82,7 @@ def fire_everywhere(tabs, n, code=FIRE):
     # Time enough to hand every tab its snippet before the instant: 150 ms a tab, or three times
     # what one call into a tab takes with this driver (WebDriver switches windows per call).
     asked = time.monotonic()
-    now = tabs[-1].page.evaluate("() => Date.now()")
+    now = tabs[0].page.evaluate("() => Date.now()")  # tabs[0]: a window switch away, as the calls below
     start_at = now + max(150, 3000 * (time.monotonic() - asked)) * len(tabs)
     for tab in tabs:
         tab.page.evaluate(

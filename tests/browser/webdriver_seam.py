@@ -14,7 +14,8 @@ WebKit (``Unknown option --inspector-pipe``), so this module makes Selenium's We
 WebKitGTK's MiniBrowser satisfy it too. Where WebDriver differs, said here once:
 
 - A context is a WebDriver session: its own WebKitWebDriver and ephemeral MiniBrowser (~0.3 s
-  to start), in a process group of its own that close() (or exit) stops whole; cookies and
+  to start), in a process group of its own that close() (or exit, or a SIGTERM to the run) stops
+  whole, each leader also killed with the run (PR_SET_PDEATHSIG); cookies and
   storage are the context's alone, as in Playwright. Pages are its windows; every call first
   switches to its page's window (WebDriver talks to one at a time).
 - ``evaluate`` runs the function with WebDriver's Execute Script, which awaits a returned
@@ -76,17 +77,32 @@ def missing():
 
 def kill_group(process):
     """Stop a process started in its own session, and everything it started (MiniBrowser's web
-    processes under WebKitWebDriver): nothing outlives the test run."""
-    if process is None or process.poll() is not None:
+    processes under WebKitWebDriver), even if the leader has died already: nothing outlives
+    the test run."""
+    if process is None:
         return
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=5)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
     try:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is left, leader gone or not
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
         process.wait(timeout=5)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-    except ProcessLookupError:
         pass
+
+
+def _die_with_parent():
+    """In the child before exec: killed when the test run is (Linux PR_SET_PDEATHSIG), since
+    its own session puts it out of reach of a signal to the run's process group."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
 
 
 class Display:
@@ -103,6 +119,7 @@ class Display:
         self.process = subprocess.Popen(
             ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
             pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         os.close(write)
         with os.fdopen(read) as pipe:
@@ -147,7 +164,8 @@ class WebKitBrowser:
         options.add_argument("--automation")  # without it: "Failed to match capabilities"
         options.accept_insecure_certs = True  # the stub's throw-away certificate
         # A path given: Selenium downloads nothing.
-        service = Service(executable_path=DRIVER, env=self.display.env, popen_kw={"start_new_session": True})
+        service = Service(executable_path=DRIVER, env=self.display.env,
+                          popen_kw={"start_new_session": True, "preexec_fn": _die_with_parent})
         service.start()
         try:
             config = ClientConfig(remote_server_addr=service.service_url, timeout=COMMAND_TIMEOUT_S)
@@ -162,11 +180,12 @@ class WebKitBrowser:
         if self.closed:
             return
         self.closed = True
-        try:
-            for context in list(self.contexts):
+        for context in list(self.contexts):
+            try:
                 context.close()
-        finally:
-            self.display.close()
+            except Exception:  # noqa: BLE001  (the next contexts and the display go all the same)
+                pass
+        self.display.close()
 
 
 class WebKitContext:
@@ -259,10 +278,11 @@ class WebKitPage:
         driver = self.driver
         driver.set_script_timeout(self.timeout_ms / 1000)
         script = f"const f = ({source}); return typeof f === 'function' ? await f(arguments[0]) : f;"
-        try:
-            return driver.execute_script(f"return (async () => {{ {script} }})();", arg)
-        finally:
-            self._drain(driver)
+        # Drained after a call that came back only: after a failed or timed-out one, another
+        # command could wait as long again and hide the first error.
+        value = driver.execute_script(f"return (async () => {{ {script} }})();", arg)
+        self._drain(driver)
+        return value
 
     def wait_for_function(self, source, timeout=None):
         # As Playwright's: truthy counts, a returned promise (an object) included, not awaited.

@@ -51,8 +51,13 @@ class ChildServer:
         lines.put(None)
 
     def stop(self):
-        if hasattr(self, "http"):
-            self.http.close()  # first: uvicorn over TLS waited 10 s on an idle kept-alive connection
+        try:
+            if hasattr(self, "http"):
+                self.http.close()  # first: uvicorn over TLS waited 10 s on an idle kept-alive connection
+        finally:
+            self._stop_process()
+
+    def _stop_process(self):
         if self.process.poll() is None:
             self.process.terminate()
             try:
