@@ -3,7 +3,7 @@ suite): Firefox ESR over WebDriver BiDi (Playwright, test_firefox.py) and WebKit
 WebKitWebDriver (Selenium behind the seam in webdriver_seam.py, test_webkit.py), each on both
 interpreters. Each scenario's body is the one the Chromium suite runs (test_servers.py,
 test_embed.py, ...), handed this engine's browser or page. A module that imports them all
-defines ``engine`` (its browser, with ``engine_name``): one engine per module, so its stub,
+defines ``engine`` (its browser): one engine per module, so its stub,
 Django and pages start once.
 
 WebKit keeps no Secure cookie over http://127.0.0.1, so its stub and Django serve HTTPS
@@ -24,10 +24,9 @@ from .conftest import RUNTIMES, open_harness
 HTTPS_ONLY = {"webkit"}
 
 
-def named(browser, name):
-    """The session's browser for an engine module's ``engine`` fixture."""
-    browser.engine_name = name
-    return browser
+def engine_name(browser):
+    """"firefox" or "webkit": Playwright's Browser says (browser_type.name), and so does the seam's."""
+    return browser.browser_type.name
 
 
 def stub_args(engine):
@@ -36,14 +35,14 @@ def stub_args(engine):
 
 @pytest.fixture(scope="module")
 def stub(engine):
-    process = StubProcess(*stub_args(engine.engine_name))
+    process = StubProcess(*stub_args(engine_name(engine)))
     yield process
     process.stop()
 
 
 @pytest.fixture(scope="module")
 def one_tag_stub(engine):
-    process = StubProcess("--csp", csp.ONE_TAG, *stub_args(engine.engine_name))
+    process = StubProcess("--csp", csp.ONE_TAG, *stub_args(engine_name(engine)))
     yield process
     process.stop()
 
@@ -190,7 +189,7 @@ def test_sync_code_after_expiry(engine, stub):
     with the UsageError that says why, and nothing is sent."""
     worker = sync.open_page(engine, stub, "runtime=py&worker=1")
     try:
-        if engine.engine_name != "webkit":
+        if engine_name(engine) != "webkit":
             assert worker.run(sync.INSTALL) is True, "Firefox has JSPI"
             sync.test_fifty_sync_gets_in_a_worker_after_expiry_make_one_refresh(worker)
             return

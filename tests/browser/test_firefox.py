@@ -3,9 +3,8 @@
 import pytest
 
 from .engine_scenarios import *  # noqa: F403  (the scenarios and their fixtures, collected here)
-from .engine_scenarios import named
 
 
 @pytest.fixture(scope="module")
 def engine(firefox):
-    return named(firefox, "firefox")
+    return firefox

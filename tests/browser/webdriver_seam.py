@@ -3,7 +3,7 @@
 The scenarios are written once against a small driver seam, the part of Playwright's sync API
 they use:
 
-- browser: ``new_context(**options)``, ``close()``
+- browser: ``new_context(**options)``, ``close()``, ``browser_type.name``
 - context: ``new_page()``, ``cookies()``, ``clear_cookies()``, ``add_cookies(cookies)``, ``close()``
 - page: ``goto(url)``, ``evaluate(function_source, arg=None)``, ``on("console" | "pageerror",
   handler)``, ``wait_for_function(source, timeout=None)``, ``wait_for_timeout(ms)``,
@@ -134,8 +134,14 @@ class Display:
         kill_group(self.process)
 
 
-class WebKitBrowser:
+class BrowserType:
+    """As Playwright's: the engine's name, which the scenarios read (browser.browser_type.name)."""
+
     name = "webkit"
+
+
+class WebKitBrowser:
+    browser_type = BrowserType()
 
     def __init__(self):
         self.display = Display()
