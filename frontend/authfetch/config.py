@@ -185,6 +185,7 @@ class Options:
         self.cross_tab = bool(cross_tab)
         self.lock_timeout = check_timeout("lock_timeout", lock_timeout, allow_none=False)
         self.share_token = bool(share_token)
+        self.routes = self._compile_routes()
 
     def _absolute(self, url, argument):
         # Configuration URLs read like links on the page; request URLs hang under base_url.
@@ -216,17 +217,29 @@ class Options:
     def _route(self, absolute_url):
         if not self.allowed(absolute_url):
             return 0
-        target = urls.without_fragment_and_query(absolute_url)
-        if target == self.login_url:
-            return CREDENTIALED | SIGN_IN
-        if target == self.logout_url:
-            return CREDENTIALED | SIGN_OUT
-        flags = CREDENTIALED
-        if target not in self.no_refresh_for:
-            flags |= COORDINATED
-        if urls.origin(absolute_url) == self.refresh_origin:
-            flags |= PACED
-        return flags
+        flags = self.routes["exact"].get(urls.bare(absolute_url))
+        if flags is not None:
+            return flags
+        return CREDENTIALED | COORDINATED | (PACED if urls.origin(absolute_url) == self.refresh_origin else 0)
+
+    def _compile_routes(self):
+        """The route rule as data (the table routes.js applies in the one tag while Python
+        boots, compiled there from the same settings; the tag checks the two agree)."""
+        exact = {}
+        for url in self.no_refresh_for:  # the refresh URL first, then no_refresh_for
+            exact[urls.bare(url)] = CREDENTIALED | (PACED if urls.origin(url) == self.refresh_origin else 0)
+        if self.login_url:
+            exact[urls.bare(self.login_url)] = CREDENTIALED | SIGN_IN
+        if self.logout_url:
+            exact[urls.bare(self.logout_url)] = CREDENTIALED | SIGN_OUT
+        for url in list(exact):  # keys are origin + path: the origin is what comes before the path
+            if urls.origin(url) not in self.allowed_origins:
+                del exact[url]
+        origins = []
+        for origin in self.allowed_origins:
+            if origin not in origins:
+                origins.append(origin)
+        return {"origins": origins, "paced": self.refresh_origin, "exact": exact, "cookies": self.mode == "cookie"}
 
     def profile(self, refresh=False):
         """What the engine keeps per client: when an answer wants a refresh, how to send the
@@ -239,6 +252,17 @@ class Options:
             "headers": [list(pair) for pair in self.headers],
             "bearer": self.mode == "bearer" and not (refresh and self.server.in_body),
         }
+
+
+def tag_arguments(options):
+    """``(base_url, keyword arguments)`` for AuthClient from the one tag's options (routes.js,
+    pythonOptions: its data-* attributes by their Python names); UsageError for an unknown preset."""
+    options = dict(options)
+    base_url = options.pop("base_url", "")
+    preset, client_id, scope = options.pop("server", None), options.pop("client_id", None), options.pop("scope", None)
+    if preset is not None or client_id is not None or scope is not None:
+        options["server"] = Server.preset(preset or "tutorial", client_id=client_id, scope=scope)
+    return base_url, options
 
 
 def _remember(table, key, value):

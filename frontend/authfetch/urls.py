@@ -124,5 +124,11 @@ def origin(url):
     return f"{scheme}://{host}:{port}"
 
 
+def bare(url):
+    """``origin + path`` of an absolute URL (as the browser's ``url.origin + url.pathname``):
+    what no_refresh_for and the sign-in and sign-out URLs are compared by."""
+    return origin(url) + (split(url)[2] or "/")
+
+
 def without_fragment_and_query(url):
     return url.split("#", 1)[0].split("?", 1)[0]
