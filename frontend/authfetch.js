@@ -10,7 +10,8 @@
 // how each URL travels (asked once per URL), what a 401 means, the refresh, sign-in and
 // sign-out. Every URL resolves relative to this file unless data-interpreter says otherwise.
 
-import { FLAGS, bodyKind } from "./authfetch/engine.js";
+import { FLAGS, bodyKind, createEngine } from "./authfetch/engine.js";
+import { SIGNING, compileRoutes, pythonOptions, routeFlags, routesDiffer } from "./authfetch/routes.js";
 
 // The library modules, kept in step with frontend/authfetch/ by scripts/sync_pyscript_files.py.
 const MODULES = [/* modules */"__init__.py", "bridge.py", "client.py", "commands.py", "compat.py", "config.py", "coordinator.py", "errors.py", "events.py", "ffi.py", "inputs.py", "models.py", "servers.py", "session.py", "sync.py", "tabs.py", "tokens.py", "transport.py", "urls.py"/* end */];
@@ -27,6 +28,7 @@ let resolveReady, rejectReady;
 const ready = new Promise((resolve, reject) => { resolveReady = resolve; rejectReady = reject; });
 const api = (window.authfetch = { ready, nativeFetch, runtime, fetch: notReady });
 ready.catch(() => {}); // the page decides whether to handle it; no "unhandled rejection" noise
+let settled = false;
 
 async function notReady(input, init) {
   await ready;
@@ -34,31 +36,81 @@ async function notReady(input, init) {
 }
 
 function fail(message) {
+  if (settled) return;
+  settled = true;
   const error = new Error(`authfetch: ${message}`);
   rejectReady(error);
   console.error(error.message);
+  api.fetch = notReady; // rejects with the reason from now on
+  api._failed = true; // a Python that comes up after all builds no client (bridge.py)
+  if (api._engine) api._engine.listen(null); // what waits for a decision settles (as its last answer)
+  delete api._engine;
+}
+
+// While the interpreter boots, the page's requests already go through the engine, with the
+// credential the page has (its cookies), routed by the same table Python compiles once up
+// (routes.js; checked in _booted). What needs Python waits for it: sign-in and sign-out, writes
+// (their CSRF header), bearer mode (only Python holds a token). A 401 in the meantime trips the
+// gate, and the engine keeps its report for the coordinator (expectListener).
+const EARLY_PROFILE = 0; // Python numbers its clients' profiles from 1
+const early = earlyRoute();
+if (early) {
+  const engine = (api._engine = createEngine({ maxInFlight: "auto", pacedOrigin: early.paced }));
+  engine.expectListener();
+  engine.profile(EARLY_PROFILE, JSON.stringify({ refreshOn: [401], headers: [], bearer: false }));
+  const earlyFetch = (input, init) => {
+    // A page may keep this function from load (const f = authfetch.fetch): once the boot is
+    // over it hands over to what authfetch.fetch is then, Python's or the failure's.
+    if (settled) return api.fetch(input, init);
+    return send(engine, EARLY_PROFILE, (url, method) => {
+      const flags = routeFlags(early, url);
+      if (flags < 0) return flags; // not http(s): fails now, as it would after boot
+      return flags & SIGNING || (flags & FLAGS.CREDENTIALED && !SAFE.has(method)) ? null : flags;
+    }, null, input, init);
+  };
+  api.fetch = earlyFetch;
+}
+
+function earlyRoute() {
+  // The table, or null: nothing leaves before Python is up (a setting routes.js does not read
+  // as Python would, bearer mode, no refresh URL: Python refuses that and says why).
+  const table = data.refreshUrl ? compileRoutes(data, location.href) : null;
+  return table && table.cookies ? table : null;
+}
+
+let lastRequest = 0; // counts down: Python numbers its requests to the engine 1, 2, 3...
+
+async function send(engine, profile, flagsFor, sign, input, init) {
+  // One request through the engine, as fetch() would answer it. flagsFor(url, method): the
+  // engine's flags (with SIGNING bits for sign(url, method, headers, body)), or null for a
+  // request that waits for Python.
+  const signal = init && init.signal;
+  if (signal && signal.aborted) throw signal.reason;
+  const fromRequest = input instanceof Request;
+  const url = fromRequest ? input.url : new URL(String(input), location.href).href;
+  const method = String((init && init.method) || (fromRequest ? input.method : "GET")).toUpperCase();
+  let flags = flagsFor(url, method);
+  if (flags === null) return notReady(input, init);
+  if (flags < 0) throw new TypeError(`authfetch: ${url} is not a valid http(s) URL`);
+  let headers = init && init.headers !== undefined ? [...new Headers(init.headers)] : fromRequest ? [...input.headers] : null;
+  if (headers && !headers.length) headers = null;
+  let body = init && "body" in init ? init.body : undefined;
+  if (body === undefined && fromRequest && input.body) body = await input.clone().arrayBuffer();
+  if (flags & SIGNING) return sign(url, method, headers, body);
+  if (flags & FLAGS.COORDINATED && SAFE.has(method) && bodyKind(body) !== "stream") flags |= FLAGS.RECALLABLE;
+  const ident = --lastRequest;
+  const call = engine.request(ident, profile, url, method, headers, body ?? null, flags, null);
+  const outcome = await (signal ? abortable(call, signal, () => engine.cancel(ident)) : call);
+  if (!outcome.error) return outcome.response;
+  if (GAVE_UP.has(outcome.error)) {
+    // fetch semantics: the last response, e.g. the final 401; a synthetic 401 if none was sent.
+    return outcome.response || new Response(null, { status: 401, statusText: "Session expired" });
+  }
+  throw new TypeError(`authfetch: ${method} ${url} failed: ${outcome.message}`); // as fetch() fails
 }
 
 function settings() {
-  // data-* attributes become the Python AuthClient's keyword arguments.
-  const list = (value) => (value ? value.split(/[\s,]+/).filter(Boolean) : []);
-  const options = { refresh_url: data.refreshUrl };
-  if (data.baseUrl) options.base_url = data.baseUrl;
-  if (data.preset) options.server = data.preset; // simplejwt, dj-rest-auth, oauth2 (servers.py)
-  if (data.clientId) options.client_id = data.clientId;
-  if (data.scope) options.scope = data.scope;
-  if (data.mode) options.mode = data.mode;
-  if (data.tokenField) options.token_field = data.tokenField;
-  if (data.shareToken) options.share_token = data.shareToken !== "false";
-  if (data.refreshTokenStorage) options.refresh_token_storage = data.refreshTokenStorage;
-  if (data.allowedOrigins) options.allowed_origins = list(data.allowedOrigins);
-  if (data.csrfCookie) options.csrf_cookie = data.csrfCookie;
-  if (data.csrfHeader) options.csrf_header = data.csrfHeader;
-  if (data.crossTab) options.cross_tab = data.crossTab !== "false";
-  if (data.leeway) options.leeway = data.leeway === "none" ? null : Number(data.leeway);
-  if (data.signInUrl) options.login_url = data.signInUrl; // the API endpoint; data-login-url is the page
-  if (data.signOutUrl) options.logout_url = data.signOutUrl;
-  return { options, loginUrl: data.loginUrl || null, patchFetch: data.patchFetch || null };
+  return pythonOptions(data); // data-* attributes become the Python AuthClient's keyword arguments
 }
 
 // Sign-in and sign-out calls wait for Python by number: it settles them with a number (an
@@ -71,9 +123,24 @@ api._settle = (token, outcome) => {
   if (resolve) resolve(outcome);
 };
 
-// Called by Python once its client is live: the engine it sends through, its profile, and the
-// two ways back into Python (the route of a URL, and a sign-in or sign-out call).
-api._booted = (engine, profile, route, sign, signing) => {
+// Called by Python once its client is live: the engine it sends through (the tag's own, see
+// early), its profile, the two ways back into Python (the route of a URL, and a sign-in or
+// sign-out call), and the route table Python compiled.
+api._booted = (engine, profile, route, sign, table) => {
+  if (settled) return; // timed out meanwhile: the page was told it failed
+  try {
+    takeOver(engine, profile, route, sign, table);
+  } catch (error) {
+    fail(`could not start: ${error.message}`); // not a ready that never settles
+    return;
+  }
+  settled = true;
+  resolveReady(api);
+};
+
+function takeOver(engine, profile, route, sign, table) {
+  const problem = early ? routesDiffer(early, JSON.parse(table)) : "";
+  if (problem) console.error(`authfetch: the tag routed requests before Python was up by a table Python does not share (a bug): ${problem}`);
   const routes = new Map(); // URL -> the engine's flags, as the Python client decided them
   const routeOf = (url) => {
     let flags = routes.get(url);
@@ -84,34 +151,10 @@ api._booted = (engine, profile, route, sign, signing) => {
     }
     return flags;
   };
-  let lastRequest = 0; // counts down: Python numbers its requests to this engine 1, 2, 3...
 
   api.covers = (url) => (routeOf(new URL(url, location.href).href) & FLAGS.CREDENTIALED) !== 0;
-
-  api.fetch = async (input, init) => {
-    const signal = init && init.signal;
-    if (signal && signal.aborted) throw signal.reason;
-    const fromRequest = input instanceof Request;
-    const url = fromRequest ? input.url : new URL(String(input), location.href).href;
-    const method = String((init && init.method) || (fromRequest ? input.method : "GET")).toUpperCase();
-    let headers = init && init.headers !== undefined ? [...new Headers(init.headers)] : fromRequest ? [...input.headers] : null;
-    if (headers && !headers.length) headers = null;
-    let body = init && "body" in init ? init.body : undefined;
-    if (body === undefined && fromRequest && input.body) body = await input.clone().arrayBuffer();
-    let flags = routeOf(url);
-    if (flags < 0) throw new TypeError(`authfetch: ${url} is not a valid http(s) URL`);
-    if (flags & signing) return signCall(url, method, headers, body);
-    if (flags & FLAGS.COORDINATED && SAFE.has(method) && bodyKind(body) !== "stream") flags |= FLAGS.RECALLABLE;
-    const ident = --lastRequest;
-    const call = engine.request(ident, profile, url, method, headers, body ?? null, flags, null);
-    const outcome = await (signal ? abortable(call, signal, () => engine.cancel(ident)) : call);
-    if (!outcome.error) return outcome.response;
-    if (GAVE_UP.has(outcome.error)) {
-      // fetch semantics: the last response, e.g. the final 401; a synthetic 401 if none was sent.
-      return outcome.response || new Response(null, { status: 401, statusText: "Session expired" });
-    }
-    throw new TypeError(`authfetch: ${method} ${url} failed: ${outcome.message}`); // as fetch() fails
-  };
+  api.fetch = (input, init) => send(engine, profile, routeOf, signCall, input, init);
+  delete api._engine; // Python's now
 
   async function signCall(url, method, headers, body) {
     const outcome = await new Promise((resolve) => {
@@ -132,8 +175,7 @@ api._booted = (engine, profile, route, sign, signing) => {
   } else if (patchFetch) {
     console.warn(`authfetch: data-patch-fetch="${patchFetch}" is not known; window.fetch left alone`);
   }
-  resolveReady(api);
-};
+}
 api._refused = (message) => fail(message);
 
 function abortable(call, signal, cancel) {
@@ -193,4 +235,5 @@ async function boot() {
 }
 
 boot().catch((error) => fail(error.message));
-setTimeout(() => fail(`not ready after ${BOOT_TIMEOUT_MS / 1000} s (see the console)`), BOOT_TIMEOUT_MS);
+const bootTimer = setTimeout(() => fail(`not ready after ${BOOT_TIMEOUT_MS / 1000} s (see the console)`), BOOT_TIMEOUT_MS);
+ready.then(() => clearTimeout(bootTimer), () => clearTimeout(bootTimer));

@@ -12,11 +12,11 @@ import json
 import js
 
 from .client import AuthClient, engine_of
+from .config import tag_arguments
 from .compat import spawn
 from .ffi import ffi
-from .config import SIGN_IN, SIGN_OUT
 from .errors import AuthFetchError
-from .servers import Server
+from .transport import BrowserTransport
 
 create_proxy, to_js = ffi()
 
@@ -33,14 +33,15 @@ def _detail(fields):
 
 def boot():
     api_js = js.window.authfetch
+    if getattr(api_js, "_failed", None):
+        return  # the tag gave up waiting (its boot timer) and told the page: no client now
     try:
         settings = json.loads(str(api_js._settings))
-        options = settings["options"]
-        base_url = options.pop("base_url", "")
-        preset, client_id, scope = options.pop("server", None), options.pop("client_id", None), options.pop("scope", None)
-        if preset is not None or client_id is not None or scope is not None:
-            options["server"] = Server.preset(preset or "tutorial", client_id=client_id, scope=scope)
-        client = AuthClient(base_url, **options)
+        base_url, options = tag_arguments(settings["options"])
+        # The tag's engine, if it sent the page's requests while this booted: the client takes
+        # it over, with what it holds (its settings, max_in_flight "auto" and the refresh URL's
+        # origin paced, are what this client's options say: the tag compares the tables).
+        client = AuthClient(base_url, transport=BrowserTransport(getattr(api_js, "_engine", None)), **options)
     except (AuthFetchError, TypeError, ValueError) as error:
         api_js._refused(str(error))
         return
@@ -93,4 +94,5 @@ def boot():
     proxies = (create_proxy(route), create_proxy(sign))
     _live.append((client, proxies, dispatch))
     engine_js, profile = engine_of(client)
-    api_js._booted(engine_js, profile, proxies[0], proxies[1], SIGN_IN | SIGN_OUT)
+    table = json.dumps(client.options.routes)
+    api_js._booted(engine_js, profile, proxies[0], proxies[1], table)

@@ -94,6 +94,7 @@ export function createEngine(settings, environment = {}) {
   let pacedFlying = 0;
   let filling = true; // sending up to the limit (else waiting for refillAt)
   let listener = null;
+  let backlog = null; // reports kept for a listener still to come (expectListener), else null
   let reports = [];
   let tracing = false; // per-request reports for a watcher (the demo's timeline); off: no cost
 
@@ -110,6 +111,7 @@ export function createEngine(settings, environment = {}) {
     const batch = reports;
     reports = [];
     if (!batch.length) return;
+    if (!listener && backlog) return void backlog.push(...batch);
     if (!listener) return orphaned(batch, "nobody listens for the engine's reports");
     try {
       listener(JSON.stringify(batch));
@@ -495,7 +497,20 @@ export function createEngine(settings, environment = {}) {
       return "";
     },
     listen(callback) {
+      // A listener that comes after expectListener() is handed what was kept, a turn later (its
+      // caller is still setting up); none (null) instead: what was kept is orphaned, settled.
       listener = callback || null;
+      const kept = backlog;
+      backlog = null;
+      if (kept && kept.length) {
+        if (!reports.length) queueMicrotask(flush);
+        reports.unshift(...kept);
+      }
+    },
+    expectListener() {
+      // The one tag sends before its interpreter is up: reports wait for the coordinator
+      // (its trips keep the gate shut meanwhile) instead of being settled as undecidable.
+      if (!listener) backlog = backlog || [];
     },
     trace(on) {
       tracing = !!on; // "trace" reports: [ident, phase, ms, status, attempt, detail]

@@ -340,7 +340,10 @@ class JsChannel:
 
 
 class BrowserTransport:
-    def __init__(self):
+    def __init__(self, engine=None):
+        # engine: one already at work (the one tag made it and sent through it while Python
+        # booted): the first session takes it over, with what it holds and has reported.
+        self._engine = engine
         self._wake_callbacks = []
         self._wake_proxy = None
 
@@ -382,6 +385,9 @@ class BrowserTransport:
 
     def wire(self, *, max_in_flight, paced_origin):
         """A new engine for one session: its queue, slots and gate are that session's."""
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            return JsWire(engine)
         settings = json.dumps({"maxInFlight": max_in_flight, "pacedOrigin": paced_origin})
         module = getattr(js, ENGINE_GLOBAL, None)
         if module:
