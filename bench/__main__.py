@@ -38,7 +38,7 @@ import time
 from playwright.sync_api import sync_playwright
 
 from . import body, bursts, coldstart, proactive, profile, report, tabs
-from .common import LAUNCH_ARGS, ROOT, Settings, StubProcess, chromium_executable
+from .common import LAUNCH_ARGS, ROOT, Settings, StubProcess, chromium_executable, pinned
 
 SCENARIOS = ("burst", "writes", "steady", "proactive", "cold", "tabs", "core", "profile", "body")
 
@@ -78,21 +78,27 @@ def main(argv=None):
         "quick": settings.quick,
     }
     started = time.monotonic()
-    stub = StubProcess("--csrf", "off")  # the tutorials' interceptors send no CSRF header
+    # The stub on a core of its own, the browser (started after) on the others: bench/common.py
+    results["cores"] = {"stub": sorted(settings.stub_cores or ()), "browser": sorted(settings.browser_cores or ())}
+    stub = pinned(settings.stub_cores, lambda: StubProcess("--csrf", "off"))  # the tutorials' interceptors send no CSRF
+    if settings.browser_cores:
+        os.sched_setaffinity(0, settings.browser_cores)
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium_executable(), args=LAUNCH_ARGS)
-            bursts.run(settings, browser, stub, results, log)
-            if settings.wants("cold"):
-                coldstart.run(settings, browser, stub, results, log)
-            if settings.wants("tabs"):
-                tabs.run(settings, browser, stub, results, log)
-            if settings.wants("profile"):
-                profile.run(settings, browser, stub, results, log)
-            if settings.wants("body"):
-                body.run(settings, browser, stub, results, log)
+            spent = results["scenario_seconds"] = {}  # where the 25 minutes go
+
+            def timed(name, run, *args):
+                began = time.monotonic()
+                run(settings, browser, *args, results, log)
+                spent[name] = round(time.monotonic() - began)
+
+            timed("burst, writes, steady, core", bursts.run, stub)
+            for name, module in (("cold", coldstart), ("tabs", tabs), ("profile", profile), ("body", body)):
+                if settings.wants(name):
+                    timed(name, module.run, stub)
             if settings.wants("proactive"):
-                proactive.run(settings, browser, results, log)
+                timed("proactive", proactive.run)
             browser.close()
     finally:
         stub.stop()

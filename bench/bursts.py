@@ -268,7 +268,8 @@ def run(settings, browser, stub, results, log):
         headline scenario adds repetitions until its ratios resolve (common.interleaved)."""
         extra = {}
         if headline:
-            extra = {"pairs": HEADLINE[headline], "budget_s": settings.budget_s.get(headline, 0), "max_reps": settings.max_reps}
+            extra = {"pairs": HEADLINE[headline], "budget_s": settings.budget_s.get(headline, 0), "max_reps": settings.max_reps,
+                     "until": settings.extend_until}
         runs = interleaved(reps, contestants, once, log, label, **extra)
         row = {name: dict(summarise(r, "wall_ms", *keys), runs=r) for name, r in runs.items()}
         return with_ratios(row, runs)

@@ -8,7 +8,7 @@ when the response reaches the page's code. ``cached`` is the same navigation aga
 context, with the HTTP cache warm.
 """
 
-from .common import JS_CONTESTANTS, LOGIN, PAGE_TIMEOUT_MS, pair_ratios, summarise
+from .common import JS_CONTESTANTS, LOGIN, PAGE_TIMEOUT_MS, in_turn, pair_ratios, summarise
 from .precision import ratio_summary
 
 PAGES = [(name, f"cold.html?contestant={name}") for name in JS_CONTESTANTS] + [
@@ -49,13 +49,13 @@ def once(browser, stub, path):
 
 
 def run(settings, browser, stub, results, log):
-    """Contestants in turn, repetition by repetition (a cold start each in its own fresh
-    context), so the tag's ratio to axios-auth-refresh pairs figures of the same moment."""
+    """Contestants in turn (forward, then backward), repetition by repetition (a cold start
+    each in its own fresh context), so the tag's ratio to axios-auth-refresh pairs figures of the same moment."""
     stub.reset()
     chosen = [(name, path) for name, path in PAGES if settings.keeps(name)]
     runs = {name: [] for name, _ in chosen}
     for rep in range(settings.cold_reps):
-        for name, path in chosen:
+        for name, path in in_turn(chosen, rep):
             runs[name].append(once(browser, stub, path))
         log(f"cold start rep {rep + 1}/{settings.cold_reps}: "
             + ", ".join(f"{name} {r[-1]['cold_ms']:.0f}" for name, r in runs.items()))

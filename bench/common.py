@@ -1,6 +1,7 @@
 """What every scenario shares: run settings, pages, the contestants' names, medians."""
 
 import json
+import os
 import pathlib
 import statistics
 import sys
@@ -73,8 +74,13 @@ class Settings:
         # or --reps given: none, the count is what was asked for). Warm-ups and the first reps come
         # on top, and a budget can be overrun by one repetition: the 2026-12-02 run took 27 min.
         extend = not quick and reps is None
-        self.budget_s = {"burst": 180, "steady": 100, "proactive": 100} if extend else {}
+        self.budget_s = {"burst": 150, "steady": 100, "proactive": 100} if extend else {}
         self.max_reps = 80
+        # ...and none once the run is this old: what comes after (proactive's first 10
+        # repetitions, ~4 min) must still fit a make bench of <= 25 min.
+        self.started = time.monotonic()
+        self.extend_until = self.started + 19 * 60
+        self.stub_cores, self.browser_cores = split_cores()
         # profile: main-thread CPU per request is steady; 12 repetitions resolve its ratios
         self.profile_reps = self.reps if quick or reps is not None else 12
         self.cold_reps = self.reps if quick or reps is not None else 10  # contestants in turn, paired by repetition
@@ -87,6 +93,30 @@ class Settings:
         if self.contestants is None or name == "raw" or name in self.contestants:
             return True
         return any(INTERPRETER.get(chosen) == name for chosen in self.contestants)
+
+
+def split_cores():
+    """(stub's cores, browser's cores): the last CPU for the stub, the rest for the browser, its
+    Playwright driver and this process, so the server's work does not land on the page's core
+    and add to its noise. (None, None) where the OS cannot pin (not Linux) or has one core."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None, None
+    return {cores[-1]}, set(cores[:-1])
+
+
+def pinned(cores, start):
+    """``start()`` with this process on ``cores`` (what it starts keeps them), then back."""
+    if not cores:
+        return start()
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cores)
+    try:
+        return start()
+    finally:
+        os.sched_setaffinity(0, old)
 
 
 def summary(values):
@@ -108,13 +138,20 @@ def headline_resolved(runs, pairs):
     return all(resolved(pair_ratios(runs, a, b)) for a, b in present)
 
 
-def interleaved(reps, contestants, once, log, label, *, pairs=(), budget_s=0, max_reps=None, warmup=True):
-    """Every contestant once per repetition, in turn (A B C, A B C...), so each repetition's
-    figures share the machine's moment; ``once(contestant, rep)`` gives one run's dict.
+def in_turn(contestants, rep):
+    """The order of repetition ``rep``: forward, then backward (A B C, C B A, ...), so no
+    contestant always runs right after the same one or always first on a fresh moment."""
+    return list(contestants) if rep % 2 == 0 else list(reversed(contestants))
+
+
+def interleaved(reps, contestants, once, log, label, *, pairs=(), budget_s=0, max_reps=None, until=None,
+                warmup=True):
+    """Every contestant once per repetition, in turn (A B C, C B A, ...: in_turn), so each
+    repetition's figures share the machine's moment; ``once(contestant, rep)`` gives one run's dict.
 
     A first repetition warms caches, JITs and connections and is dropped (``warmup``). After
     ``reps``, repetitions go on while the headline ``pairs`` have not resolved, for at most
-    ``budget_s`` seconds and ``max_reps`` in all."""
+    ``budget_s`` seconds, ``max_reps`` in all, and not past the monotonic time ``until``."""
     runs = {contestant.name: [] for contestant in contestants}
     if warmup:
         for contestant in contestants:
@@ -126,10 +163,11 @@ def interleaved(reps, contestants, once, log, label, *, pairs=(), budget_s=0, ma
         if rep >= reps:
             if not pairs or headline_resolved(runs, pairs):
                 break
-            if time.monotonic() - started > budget_s or (max_reps and rep >= max_reps):
-                log(f"{label}: not resolved to +-5 % after {rep} repetitions ({time.monotonic() - started:.0f} s)")
+            now = time.monotonic()
+            if now - started > budget_s or (max_reps and rep >= max_reps) or (until and now > until):
+                log(f"{label}: not resolved to +-5 % after {rep} repetitions ({now - started:.0f} s)")
                 break
-        for contestant in contestants:
+        for contestant in in_turn(contestants, rep):
             runs[contestant.name].append(once(contestant, rep))
         rep += 1
         log(f"{label} rep {rep}/{reps}: " + ", ".join(f"{name} {r[-1]['wall_ms']:.0f}" for name, r in runs.items()))

@@ -34,6 +34,7 @@ from .common import (
     harness_url,
     interleaved,
     new_page,
+    pinned,
     run_py,
     summarise,
     with_ratios,
@@ -130,13 +131,13 @@ def open_contestants(browser, stub):
 
 
 def run(settings, browser, results, log):
-    stub = StubProcess("--csrf", "off", "--access-ttl", str(PROACTIVE_TTL))
+    stub = pinned(settings.stub_cores, lambda: StubProcess("--csrf", "off", "--access-ttl", str(PROACTIVE_TTL)))
     try:
         contestants = [c for c in open_contestants(browser, stub) if settings.keeps(c.name)]
         # Interleaved: raw sees the same moments of the machine.
         runs = interleaved(settings.proactive_reps, contestants, lambda c, rep: c.once(stub), log, "proactive",
                            pairs=HEADLINE["proactive"], budget_s=settings.budget_s.get("proactive", 0),
-                           max_reps=settings.max_reps)
+                           max_reps=settings.max_reps, until=settings.extend_until)
         keys = ("wall_ms", "renewal_call_ms", "succeeded", "lost", "refresh_calls", "sent_twice")
         row = {name: dict(summarise(r, *keys), runs=r) for name, r in runs.items()}
         results["proactive"] = with_ratios(row, runs)

@@ -21,7 +21,10 @@ import statistics
 import time
 
 from .bursts import PY_BURST, PY_FETCH_BURST, TIMED
-from .common import BENCH_READY, EMBED_READY, HARNESS_READY, LOGIN, bench_url, embed_url, harness_url, new_page, pair_ratios
+from .common import (
+    BENCH_READY, EMBED_READY, HARNESS_READY, LOGIN, bench_url, embed_url, harness_url, in_turn, new_page,
+    pair_ratios,
+)
 from .precision import ratio_summary
 
 SAMPLING_US = 200
@@ -160,7 +163,7 @@ def run(settings, browser, stub, results, log):
     for contestant in contestants:
         contestant.once(settings, pids)  # a warm-up repetition, dropped
     for rep in range(settings.profile_reps):
-        for contestant in contestants:
+        for contestant in in_turn(contestants, rep):
             runs[contestant.name].append(contestant.once(settings, pids))
         log(f"profile rep {rep + 1}/{settings.profile_reps} ({time.monotonic() - started:.0f} s)")
     row = results["profile"] = {}

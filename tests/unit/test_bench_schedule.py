@@ -1,0 +1,61 @@
+"""The benchmark's schedule: contestants alternate their order repetition by repetition, a
+ratio pairs figures of the same repetition, extra repetitions stop at the run's deadline, and
+the stub and the browser get cores of their own."""
+
+import os
+import time
+
+import pytest
+
+from bench.common import in_turn, interleaved, pair_ratios, pinned, split_cores
+
+
+class Contestant:
+    def __init__(self, name):
+        self.name = name
+
+
+def test_the_order_alternates_so_no_contestant_always_goes_first():
+    names = [Contestant(n) for n in "ABC"]
+    orders = ["".join(c.name for c in in_turn(names, rep)) for rep in range(4)]
+    assert orders == ["ABC", "CBA", "ABC", "CBA"]
+
+
+def test_each_repetition_pairs_figures_of_the_same_moment():
+    calls = []
+
+    def once(contestant, rep):
+        calls.append((rep, contestant.name))
+        return {"wall_ms": (rep + 1) * (2 if contestant.name == "B" else 1)}
+
+    runs = interleaved(3, [Contestant("A"), Contestant("B")], once, lambda line: None, "t")
+    assert calls[:2] == [(-1, "A"), (-1, "B")]  # the warm-up, dropped
+    assert calls[2:] == [(0, "A"), (0, "B"), (1, "B"), (1, "A"), (2, "A"), (2, "B")]
+    assert [r["wall_ms"] for r in runs["A"]] == [1, 2, 3]
+    assert pair_ratios(runs, "B", "A") == [2.0, 2.0, 2.0]
+
+
+def test_repetitions_are_not_added_past_the_deadline():
+    spread = iter([1.0, 1.9, 0.6, 1.5, 0.7] * 40)  # never resolves to +-5 %
+
+    def once(contestant, rep):
+        return {"wall_ms": next(spread) if contestant.name == "A" else 1.0}
+
+    contestants = [Contestant("A"), Contestant("raw")]
+    unbounded = interleaved(5, contestants, once, lambda line: None, "t", pairs=[("A", "raw")],
+                            budget_s=60, max_reps=12, warmup=False)
+    assert len(unbounded["A"]) == 12  # the budget lets it go on to max_reps
+    late = interleaved(5, contestants, once, lambda line: None, "t", pairs=[("A", "raw")],
+                       budget_s=60, max_reps=12, until=time.monotonic(), warmup=False)
+    assert len(late["A"]) == 5  # the asked-for repetitions, none added
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="pinning needs Linux and two cores")
+def test_the_stub_and_the_browser_get_cores_of_their_own_and_pinning_is_undone():
+    stub, browser = split_cores()
+    assert stub and browser and not stub & browser
+    before = os.sched_getaffinity(0)
+    seen = pinned(stub, lambda: os.sched_getaffinity(0))
+    assert seen == stub
+    assert os.sched_getaffinity(0) == before
