@@ -33,7 +33,7 @@ bench: deps chromium $(STAMPS)/bench
 	$(PY) -m bench
 
 $(STAMPS)/bench: pyproject.toml $(STAMPS)/python
-	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m pip install --quiet --group bench -e .
 	@touch $@
 
 deps: $(STAMPS)/python $(STAMPS)/npm $(STAMPS)/wheels/index.json
@@ -42,7 +42,7 @@ $(STAMPS)/python: pyproject.toml
 	@mkdir -p $(STAMPS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --group test -e .
 	@touch $@
 
 $(STAMPS)/npm: package.json package-lock.json

@@ -41,7 +41,7 @@ def version():
 
 
 def wheel():
-    # --no-isolation: the venv has the pinned setuptools (pyproject's [test] extra), so the
+    # --no-isolation: the venv has the pinned setuptools (pyproject's test dependency group), so the
     # build needs no download and gives the same wheel every time.
     subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(DIST), str(ROOT)],
                    check=True, stdout=subprocess.DEVNULL)
