@@ -12,7 +12,7 @@ PORT   ?= 8000
 
 .PHONY: demo test bench deps browsers chromium firefox webkit dist clean
 DIST_SOURCES := pyproject.toml README.md frontend/authfetch.js frontend/authfetch/LICENSE scripts/make_dist.py \
-                $(wildcard frontend/authfetch/*.py frontend/authfetch/*.js)
+                $(wildcard frontend/authfetch/*.py frontend/authfetch/*.pyi frontend/authfetch/*.js) frontend/authfetch/py.typed
 
 # --test-controls: the playground's buttons (expire the token, break the next refresh) call
 # the stub's /__stub__/ controls. A local demo only: never start a stub reachable by others so.

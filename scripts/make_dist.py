@@ -1,7 +1,8 @@
 """``make dist``: what a project installs authfetch from, in dist/.
 
-- ``authfetch-<version>-py3-none-any.whl``: the package (its .py modules and the engine's two
-  .js files), built by setuptools from pyproject.toml, the version from authfetch.__version__.
+- ``authfetch-<version>-py3-none-any.whl``: the package (its .py modules, the engine's two
+  .js files, and the type information: the .pyi stubs and py.typed), built by setuptools from
+  pyproject.toml, the version from authfetch.__version__.
 - ``pyscript.pyodide.toml`` and ``pyscript.micropython.toml``: PyScript configs that install
   it from the wheel beside them (``packages``: PyScript hands a wheel to micropip on Pyodide
   and unpacks it on MicroPython), with the interpreter this project's server has.

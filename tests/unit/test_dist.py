@@ -24,9 +24,10 @@ def wheel():
         yield archive
 
 
-def test_the_wheel_holds_every_module_the_engine_and_the_license(wheel):
+def test_the_wheel_holds_every_module_the_engine_the_license_and_the_types(wheel):
     names = set(wheel.namelist())
-    expected = {f"authfetch/{p.name}" for p in PACKAGE.iterdir() if p.suffix in (".py", ".js")}
+    # The types (issue 22): the stubs beside the modules and PEP 561's py.typed marker.
+    expected = {f"authfetch/{p.name}" for p in PACKAGE.iterdir() if p.suffix in (".py", ".js", ".pyi") or p.name == "py.typed"}
     assert expected <= names, expected - names
     assert "authfetch/LICENSE" in names
     # PyScript's MicroPython unpacks a wheel one directory level per file: nothing nested deeper.
