@@ -2,7 +2,8 @@
 #   make demo   - set everything up, start the stub backend with the demo account, print the URL
 #   make test   - set everything up (Chromium, Firefox ESR and WebKitGTK included), run every test
 # Everything else here is what those two need, and make dist (the wheel, PyScript configs and
-# the one-tag folder in dist/; the tests install from it).
+# the one-tag folder in dist/; the tests install from it), and make docs (the documentation
+# site in site/, which make demo serves at /docs/).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,13 +11,13 @@ PY     := $(VENV)/bin/python
 STAMPS := .stamps
 PORT   ?= 8000
 
-.PHONY: demo test bench deps browsers chromium firefox webkit dist clean
+.PHONY: demo test bench deps browsers chromium firefox webkit dist docs clean
 DIST_SOURCES := pyproject.toml README.md frontend/authfetch.js frontend/authfetch/LICENSE scripts/make_dist.py \
                 $(wildcard frontend/authfetch/*.py frontend/authfetch/*.pyi frontend/authfetch/*.js) frontend/authfetch/py.typed
 
 # --test-controls: the playground's buttons (expire the token, break the next refresh) call
 # the stub's /__stub__/ controls. A local demo only: never start a stub reachable by others so.
-demo: deps dist
+demo: deps dist docs
 	$(PY) -m server_stub --port $(PORT) --test-controls
 
 test: deps browsers dist
@@ -28,6 +29,19 @@ dist: dist/.built
 dist/.built: $(DIST_SOURCES) $(STAMPS)/python $(STAMPS)/npm
 	$(PY) scripts/make_dist.py
 	@touch $@
+
+docs: site/index.html
+
+# The documentation site (mkdocs.yml, docs/), offline and strict: a warning (a broken link or
+# anchor, a page out of the nav, a docstring mkdocstrings cannot read) fails it. The API reference
+# reads the package's docstrings and stubs; the chart is bench/burst.png (scripts/docs_hooks.py).
+DOCS_SOURCES := mkdocs.yml scripts/docs_hooks.py bench/burst.png $(wildcard docs/*.md docs/*/*.md docs/*.png) \
+                $(wildcard frontend/authfetch/*.py frontend/authfetch/*.pyi)
+
+# A strict build that fails has written its pages all the same: drop the target, so the next
+# make docs builds again. (NO_MKDOCS_2_WARNING: Material's banner about its end of life.)
+site/index.html: $(DOCS_SOURCES) $(STAMPS)/python
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site || { rm -f $@; exit 1; }
 
 bench: deps chromium $(STAMPS)/bench
 	$(PY) -m bench
@@ -66,4 +80,4 @@ webkit:
 	@sh scripts/ensure_webkit.sh
 
 clean:
-	rm -rf $(VENV) $(STAMPS) node_modules dist
+	rm -rf $(VENV) $(STAMPS) node_modules dist site

@@ -248,11 +248,14 @@ def pyodide_extra_routes(root):
     return routes
 
 
-def static_routes(root):
+def static_routes(root, docs_dir=None):
     routes = [Route("/", lambda request: FileResponse(root / "index.html"))]
     routes += pyodide_extra_routes(root)
     # make dist's output: the wheel, the config snippets, the one-tag folder.
     routes.append(Mount("/dist", app=StaticFiles(directory=root / "dist", html=True, check_dir=False)))
+    # The documentation site, as make docs builds it (mkdocs.yml); /docs redirects to /docs/.
+    site = pathlib.Path(docs_dir) if docs_dir else root / "site"
+    routes.append(Mount("/docs", app=StaticFiles(directory=site, html=True, check_dir=False)))
     for name in ("index.html", "pyscript.toml", "pyscript.py.toml"):
         routes.append(Route(f"/{name}", (lambda path: lambda request: FileResponse(path))(root / name)))
     routes.append(Mount("/frontend", app=StaticFiles(directory=root / "frontend", html=True, check_dir=False)))
@@ -286,7 +289,7 @@ def build_app(settings):
     routes = Api(state).routes()
     if settings.test_controls:
         routes += control_routes(state)
-    routes += static_routes(root)
+    routes += static_routes(root, settings.docs_dir)
     app = Starlette(
         routes=routes,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, 500: _server_error},

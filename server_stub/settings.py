@@ -21,6 +21,7 @@ class Settings:
         isolation=True,
         csp=None,
         app_root=None,
+        docs_dir=None,
     ):
         for name, value in (
             ("access_ttl", access_ttl),
@@ -48,3 +49,6 @@ class Settings:
             raise ValueError(f"csp must be a one-line policy, got {csp!r}")
         self.csp = csp
         self.app_root = app_root
+        # The documentation site served at /docs/: make docs builds it into <app root>/site/ (None),
+        # or a directory of its own (the tests build one into a temporary directory).
+        self.docs_dir = docs_dir
