@@ -9,10 +9,14 @@
 - ``embed/``: the one tag, self-contained: ``authfetch.js``, ``authfetch/`` (the package for
   the page), ``micropython/`` and ``pyodide/`` (the pinned interpreters). Copy the folder under
   any static path of any server and point the tag at ``<that path>/authfetch.js``.
+- ``authfetch-<version>.tgz``: the one tag as an npm package (``npm pack``): the tag, the
+  package for the page, the license and a README of its own, with the interpreters as its
+  ``dependencies`` (the versions this project pins), which the tag finds where npm puts them.
 
     python scripts/make_dist.py
 """
 
+import json
 import pathlib
 import re
 import shutil
@@ -69,6 +73,44 @@ def embed():
             shutil.copy(source / file, folder / name / file)
 
 
+NPM_FILES = ["authfetch.js", "authfetch/", "LICENSE", "README.md"]
+NPM_INTERPRETERS = ("@micropython/micropython-webassembly-pyscript", "pyodide")
+
+
+def npm_package():
+    """dist/authfetch-<version>.tgz, packed by npm from a folder laid out as the package."""
+    folder = DIST / "npm"
+    (folder / "authfetch").mkdir(parents=True)
+    pins = json.loads((ROOT / "package.json").read_text())["dependencies"]
+    manifest = {
+        "name": "authfetch",
+        "version": version(),
+        "description": "One tag keeps a page's users signed in: one refresh for any number of 401s, requests held and replayed.",
+        "license": "MIT",
+        "type": "module",
+        "browser": "./authfetch.js",
+        "exports": {".": "./authfetch.js", "./authfetch.js": "./authfetch.js", "./authfetch/*": "./authfetch/*",
+                    "./package.json": "./package.json"},
+        "files": NPM_FILES,
+        "dependencies": {name: pins[name] for name in NPM_INTERPRETERS},
+        "keywords": ["fetch", "refresh token", "jwt", "authentication", "pyscript", "micropython", "pyodide"],
+    }
+    (folder / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    tag = (ROOT / "frontend/authfetch.js").read_text()
+    marker = '/* layout */"embed"/* end */'
+    if marker not in tag:
+        sys.exit("make_dist: frontend/authfetch.js has no layout marker")
+    (folder / "authfetch.js").write_text(tag.replace(marker, '/* layout */"npm"/* end */'))
+    shutil.copy(ROOT / "frontend/authfetch/LICENSE", folder / "LICENSE")
+    shutil.copy(ROOT / "frontend/npm/README.md", folder / "README.md")
+    for name in (DIST / "embed/authfetch").iterdir():  # the same files as the embed folder's
+        shutil.copy(name, folder / "authfetch" / name.name)
+    out = subprocess.run(["npm", "pack", "--json", "--pack-destination", str(DIST)], cwd=folder, check=True,
+                         capture_output=True, text=True)
+    shutil.rmtree(folder)
+    return json.loads(out.stdout)[0]["filename"]
+
+
 def main():
     shutil.rmtree(DIST, ignore_errors=True)
     (DIST / "embed").mkdir(parents=True)
@@ -78,7 +120,8 @@ def main():
         label = "Pyodide" if runtime == "pyodide" else "MicroPython"
         (DIST / f"pyscript.{runtime}.toml").write_text(CONFIG.format(name=label, interpreter=interpreter, wheel=name))
     embed()
-    print(f"make_dist: {DIST}: {name}, pyscript.pyodide.toml, pyscript.micropython.toml, embed/")
+    tarball = npm_package()
+    print(f"make_dist: {DIST}: {name}, pyscript.pyodide.toml, pyscript.micropython.toml, embed/, {tarball}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import functools
 import http.server
 import pathlib
 import shutil
+import subprocess
 import threading
 
 import pytest
@@ -113,7 +114,7 @@ EMBED_PAGE = """<!doctype html>
 <meta charset="utf-8">
 <title>an existing site</title>
 <p id="state">loading</p>
-<script type="module" src="/assets/vendor/authfetch/authfetch.js"
+<script type="module" src="{src}"
         data-runtime="{runtime}"
         data-base-url="{api}/api/v1"
         data-refresh-url="{api}/api/v1/users/refresh-token"
@@ -146,14 +147,52 @@ def test_the_built_folder_works_under_another_path_of_a_plain_static_server(brow
     target = site / "assets/vendor/authfetch"
     if not target.exists():
         shutil.copytree(DIST / "embed", target)
-    (site / f"{runtime}.html").write_text(EMBED_PAGE.format(runtime=runtime, api=stub.origin))
+    page = EMBED_PAGE.format(runtime=runtime, api=stub.origin, src="/assets/vendor/authfetch/authfetch.js")
+    (site / f"{runtime}.html").write_text(page)
+    burst_after_expiry(browser, f"{origin}/{runtime}.html", stub)
+
+
+@pytest.fixture(scope="module")
+def npm_installed(cors_stub):
+    """The npm tarball make dist writes, installed by npm into an empty folder of the static
+    site, its interpreters with it (from the registry, or npm's cache)."""
+    site, _, _ = cors_stub
+    tarballs = list(DIST.glob("authfetch-*.tgz"))
+    if len(tarballs) != 1:
+        pytest.fail(f"dist/ should hold one npm tarball, has {tarballs}: `make test` runs `make dist` first")
+    (site / "package.json").write_text('{"name": "an-existing-site", "private": true}\n')
+    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefer-offline", str(tarballs[0])],
+                   cwd=site, check=True, capture_output=True, text=True, timeout=600)
+    return site / "node_modules"
+
+
+@pytest.mark.parametrize("runtime", ["mpy", "py"])
+def test_the_npm_package_installed_into_an_empty_folder_finds_its_interpreters(browser, cors_stub, npm_installed, runtime):
+    site, origin, stub = cors_stub
+    assert (npm_installed / "authfetch/authfetch.js").exists()
+    # No data-interpreter: the tag finds the interpreter where npm put it, beside its own folder.
+    page = EMBED_PAGE.format(runtime=runtime, api=stub.origin, src="/node_modules/authfetch/authfetch.js")
+    (site / f"npm-{runtime}.html").write_text(page)
+    served = []
+    burst_after_expiry(browser, f"{origin}/npm-{runtime}.html", stub, requests=served)
+    interpreter = "/node_modules/pyodide/pyodide.mjs" if runtime == "py" else \
+        "/node_modules/@micropython/micropython-webassembly-pyscript/micropython.mjs"
+    assert f"{origin}{interpreter}" in served, [url for url in served if "node_modules" in url]
+
+
+def burst_after_expiry(browser, url, stub, *, requests=None):
+    """The page at ``url`` (the one tag, the API on ``stub``) signs in, then sends 100 GETs after
+    the access token expired: 100 OK, one refresh, no reuse. ``requests`` collects the URLs the
+    page asked for."""
     context = browser.new_context()
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    if requests is not None:
+        page.on("request", lambda request: requests.append(request.url))
     try:
-        page.goto(f"{origin}/{runtime}.html")
+        page.goto(url)
         page.set_default_timeout(90_000)
         page.evaluate("async () => { await window.authfetch.ready; }")
         stub.reset()

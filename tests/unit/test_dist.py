@@ -62,10 +62,39 @@ def test_the_tag_folder_holds_what_the_tag_loads():
     folder = DIST / "embed"
     tag = (folder / "authfetch.js").read_text()
     modules = re.search(r"/\* modules \*/(.*?)/\* end \*/", tag).group(1)
-    for name in re.findall(r'"([^"]+)"', modules) + ["engine.js", "wire.js"]:
+    for name in re.findall(r'"([^"]+)"', modules) + ["engine.js", "wire.js", "routes.js"]:
         assert (folder / "authfetch" / name).read_bytes() == (PACKAGE / name).read_bytes(), name
     assert not (folder / "authfetch/testing.py").exists()
     for path in ("LICENSE", "micropython/micropython.mjs", "micropython/micropython.wasm", "pyodide/pyodide.mjs",
                  "pyodide/pyodide.asm.mjs",
                  "pyodide/pyodide.asm.wasm", "pyodide/python_stdlib.zip", "pyodide/pyodide-lock.json"):
         assert (folder / path).stat().st_size > 0, path
+
+
+def test_the_npm_package_is_the_tag_with_the_interpreters_as_its_pinned_dependencies():
+    import json
+    import tarfile
+
+    path = DIST / f"authfetch-{VERSION}.tgz"
+    if not path.exists():
+        pytest.fail(f"{path.name} is missing: `make test` runs `make dist` first")
+    with tarfile.open(path) as archive:
+        files = {member.name.removeprefix("package/"): archive.extractfile(member).read()
+                 for member in archive.getmembers() if member.isfile()}
+    manifest = json.loads(files["package.json"])
+    assert manifest["name"] == "authfetch" and manifest["version"] == VERSION and manifest["license"] == "MIT"
+    assert manifest["exports"]["."] == "./authfetch.js"
+    pins = json.loads((ROOT / "package.json").read_text())["dependencies"]
+    wanted = ("@micropython/micropython-webassembly-pyscript", "pyodide")
+    assert manifest["dependencies"] == {name: pins[name] for name in wanted}, manifest["dependencies"]
+    # The tag looks for the interpreters by the versions it depends on (a CDN mirroring npm).
+    tag = files["authfetch.js"].decode()
+    assert '/* layout */"npm"/* end */' in tag
+    for name in wanted:
+        assert f'npm: "{name}", version: "{pins[name]}"' in tag, name
+    assert tag.replace('"npm"/* end */', '"embed"/* end */') == (ROOT / "frontend/authfetch.js").read_text()
+    # The same package for the page as the embed folder, no interpreter copies, a README of its own.
+    embed = {f"authfetch/{p.name}": p.read_bytes() for p in (DIST / "embed/authfetch").iterdir()}
+    assert {name: body for name, body in files.items() if name.startswith("authfetch/")} == embed
+    assert set(files) == {"package.json", "authfetch.js", "LICENSE", "README.md", *embed}, sorted(files)
+    assert b"npm install authfetch" in files["README.md"]
