@@ -51,6 +51,7 @@ def parse_args(argv):
     parser.add_argument("--reps", type=int, help="repetitions per figure (default 5, or 2 with --quick)")
     parser.add_argument("--out", help="write the results JSON here (a full run writes bench/results.json)")
     parser.add_argument("--contestants", help="comma-separated contestants (with raw and their baselines)")
+    parser.add_argument("--pin", action="store_true", help="the stub on a core of its own, the browser on the others")
     args = parser.parse_args(argv)
     only = None
     if args.only:
@@ -61,7 +62,7 @@ def parse_args(argv):
     if args.reps is not None and args.reps < 1:
         parser.error("--reps must be at least 1")
     chosen = tuple(s.strip() for s in args.contestants.split(",") if s.strip()) if args.contestants else None
-    return args, Settings(quick=args.quick, reps=args.reps, only=only, contestants=chosen)
+    return args, Settings(quick=args.quick, reps=args.reps, only=only, contestants=chosen, pin=args.pin)
 
 
 def log(line):
@@ -78,7 +79,7 @@ def main(argv=None):
         "quick": settings.quick,
     }
     started = time.monotonic()
-    # The stub on a core of its own, the browser (started after) on the others: bench/common.py
+    # --pin: the stub on a core of its own, the browser (started after) on the others (common.py)
     results["cores"] = {"stub": sorted(settings.stub_cores or ()), "browser": sorted(settings.browser_cores or ())}
     stub = pinned(settings.stub_cores, lambda: StubProcess("--csrf", "off"))  # the tutorials' interceptors send no CSRF
     if settings.browser_cores:
@@ -111,6 +112,8 @@ def main(argv=None):
         log(f"results written to {path}")
     if full:
         report.chart(results, out / "burst.png")
+        report.into_readme(results, ROOT / "README.md")
+        log("README.md: the benchmark's tables and targets written")
     report.tables(results)
     report.targets(results)
     log(f"\n{results['seconds']} s in all")

@@ -279,11 +279,12 @@ def run(settings, browser, stub, results, log):
         for n in settings.bursts:
             results["burst"][str(n)] = row_of(lambda c, rep, n=n: burst_once(stub, c, n), f"burst N={n}",
                                               "succeeded", "lost", "refresh_calls",
+                                              reps=settings.reps if n == 200 else settings.minor_reps,
                                               headline="burst" if n == 200 else None)
     if settings.wants("writes"):
         results["writes"] = row_of(lambda c, rep: writes_once(stub, c, WRITES_N, f"{c.name}-w{rep}-"), "writes",
                                    "succeeded", "exactly_once", "never_handled", "handled_twice_or_more",
-                                   "body_mismatches", "refresh_calls")
+                                   "body_mismatches", "refresh_calls", reps=settings.minor_reps)
     if settings.wants("steady"):
         # Short rounds, many of them, contestants in turn: a slow moment of the machine lands on
         # one round of each, not on all of one contestant's requests.

@@ -57,14 +57,19 @@ def mark(ok):
 def tables(results):
     print(f"\nMachine: {results['machine']}; date {results['date']}; medians of at least {results['reps']} "
           "repetitions (min-max); ratios with the median's 95 % interval [low-high]\n")
+    if results.get("cores", {}).get("stub"):
+        print(f"The stub on core {results['cores']['stub']}, the browser on {results['cores']['browser']}.\n")
+    if "scenario_seconds" in results:
+        spent = ", ".join(f"{name} {seconds} s" for name, seconds in results["scenario_seconds"].items())
+        print(f"{results.get('seconds', '?')} s in all: {spent}.\n")
     if "burst" in results:
-        print("1. Burst of N GETs right after expiry")
+        print("#### 1. Burst of N GETs right after expiry")
         table(("N", "contestant", "refresh calls", "succeeded", "lost", "wall ms", "x raw", "x js.fetch"), [
             (n, name, f"{med(e, 'refresh_calls'):.0f}", f"{med(e, 'succeeded'):.0f}", f"{med(e, 'lost'):.0f}",
              span(e, "wall_ms"), ratio(e), ratio(e, "ratio_to_interpreter"))
             for n, row in results["burst"].items() for name, e in row.items()])
     if "writes" in results:
-        print(f"2. Replay of writes: {WRITES_N} POSTs with unique ids right after expiry (raw: valid token)")
+        print(f"#### 2. Replay of writes: {WRITES_N} POSTs with unique ids right after expiry (raw: valid token)")
         table(("contestant", "handled exactly once", "never handled", "handled twice+", "body mismatches",
                "refresh calls", "wall ms", "x raw"), [
             (name, f"{med(e, 'exactly_once'):.0f}", f"{med(e, 'never_handled'):.0f}",
@@ -72,24 +77,25 @@ def tables(results):
              f"{med(e, 'refresh_calls'):.0f}", span(e, "wall_ms"), ratio(e))
             for name, e in results["writes"].items()])
     if "steady" in results:
-        print("3. Steady overhead with a valid token, waves of 50")
+        print("#### 3. Steady overhead with a valid token, waves of 50")
         table(("contestant", "wall ms", "x raw", "x js.fetch"),
               [(name, span(e, "wall_ms"), ratio(e), ratio(e, "ratio_to_interpreter"))
                for name, e in results["steady"].items()])
     if "proactive" in results:
         setup = results["proactive_setup"]
-        print(f"4. Proactive refresh: {setup['n']} GETs when the renewal is due ({setup['due_after_s']:.0f} s after "
+        print(f"#### 4. Proactive refresh: {setup['n']} GETs when the renewal is due ({setup['due_after_s']:.0f} s after "
               f"sign-in, token lifetime {setup['access_ttl_s']} s), old tokens expired at the stub just before")
         table(("contestant", "refresh calls", "succeeded", "sent twice", "renewal call at ms", "wall ms", "x raw"), [
             (name, f"{med(e, 'refresh_calls'):.0f}", f"{med(e, 'succeeded'):.0f}", f"{med(e, 'sent_twice'):.0f}",
              f"{med(e, 'renewal_call_ms'):+.0f}", span(e, "wall_ms"), ratio(e))
             for name, e in results["proactive"].items()])
     if "cold_start" in results:
-        print("5. Cold start: navigation to the first authenticated response (fresh context; cached: again)")
-        table(("contestant", "cold ms", "cached ms"),
-              [(name, span(e, "cold_ms"), span(e, "cached_ms")) for name, e in results["cold_start"].items()])
+        print("#### 5. Cold start: navigation to the first authenticated response (fresh context; cached: again)")
+        table(("contestant", "cold ms", "cached ms", f"cold x {AGAINST}", f"cached x {AGAINST}"),
+              [(name, span(e, "cold_ms"), span(e, "cached_ms"), ratio(e, "cold_ms_ratio"), ratio(e, "cached_ms_ratio"))
+               for name, e in results["cold_start"].items()])
     if "tabs" in results:
-        print(f"6. Tabs: {TABS} tabs x {PER_TAB} GETs at the same instant right after expiry (raw: valid token)")
+        print(f"#### 6. Tabs: {TABS} tabs x {PER_TAB} GETs at the same instant right after expiry (raw: valid token)")
         table(("contestant", "refresh calls", "reuse detected", "runs with reuse", "succeeded", "lost", "wall ms",
                "x raw"), [
             (name, f"{med(e, 'refresh_calls'):.0f}", f"{med(e, 'reuse_detected'):.0f}",
@@ -101,7 +107,7 @@ def tables(results):
 
         row = results["profile"]
         processes = sorted({key for entry in row.values() for key in entry if key.startswith("cpu: ")})
-        print("8. Profile of steady traffic: microseconds per request (main thread by the sampling profiler; "
+        print("#### 8. Profile of steady traffic: microseconds per request (main thread by the sampling profiler; "
               "CPU by process)")
         table(("contestant", "wall", "main thread busy", *GROUPS, *processes), [
             (name, f"{e['wall_us']:.0f}", f"{e['main thread busy']:.0f}", *(f"{e[g]:.0f}" for g in GROUPS),
@@ -109,31 +115,32 @@ def tables(results):
             for name, e in row.items()])
     if "body" in results:
         row = results["body"]
-        print(f"9. A {row['bytes']:,}-byte request body: raw round trip, authfetch's POST, and the copy from Python alone")
+        print(f"#### 9. A {row['bytes']:,}-byte request body: raw round trip, authfetch's POST, and the copy from Python alone")
         table(("contestant", "ms"), [(name, span(e, "ms")) for name, e in row.items() if name != "bytes"])
     if "core" in results:
-        print(f"7. Coordinator on CPython: {results['core']['decisions_per_second']:,.0f} decisions per second\n")
+        print(f"#### 7. Coordinator on CPython: {results['core']['decisions_per_second']:,.0f} decisions per second\n")
 
 
 def speed(name, label, value, target, against="raw"):
     """One speed target's line: PASS, MISS or not resolved, from the ratio's 95 % interval."""
     if "ci95" not in value:  # a results.json from before the intervals: no call from a median alone
-        print(f"  not resolved (no interval) {name} {label} <= {target:.2f} x {against}: {value['median']:.2f}")
+        print(f"- not resolved (no interval) {name} {label} <= {target:.2f} x {against}: {value['median']:.2f}")
         return
     low, high = value["ci95"]
     call = verdict(low, high, target, value.get("n"))
     off = f", {value['median'] / target - 1:.0%} over" if call == "MISS" else ""
-    print(f"  {call} {name} {label} <= {target:.2f} x {against}: {value['median']:.2f} "
+    print(f"- {call} {name} {label} <= {target:.2f} x {against}: {value['median']:.2f} "
           f"[{low:.2f}-{high:.2f}], {value.get('n', '?')} repetitions{off}")
 
 
-def targets(results):
-    print("Targets (speed: PASS or MISS only when the 95 % interval is wholly on one side):")
+def targets(results, *, heading=True):
+    if heading:
+        print("Targets (speed: PASS or MISS only when the 95 % interval is wholly on one side):")
     present = lambda row: [name for name in AUTHFETCH if name in row]  # noqa: E731
     for n, row in results.get("burst", {}).items():
         for name in present(row):
             ok = every_run(row[name], lambda r: r["refresh_calls"] == 1 and r["lost"] == 0)
-            print(f"  {mark(ok)} {name} burst N={n}: exactly 1 refresh and 0 lost in every run")
+            print(f"- {mark(ok)} {name} burst N={n}: exactly 1 refresh and 0 lost in every run")
     for name, baseline in HEADLINE["burst"]:
         entry = results.get("burst", {}).get("200", {}).get(name)
         if entry and "ratio_to_raw" in entry:
@@ -146,11 +153,11 @@ def targets(results):
     for name in present(results.get("writes", {})):
         entry = results["writes"][name]
         ok = every_run(entry, lambda r: (r["exactly_once"], r["body_mismatches"], r["refresh_calls"]) == (WRITES_N, 0, 1))
-        print(f"  {mark(ok)} {name} writes: {WRITES_N}/{WRITES_N} handled exactly once, 0 body mismatches, 1 refresh in every run")
+        print(f"- {mark(ok)} {name} writes: {WRITES_N}/{WRITES_N} handled exactly once, 0 body mismatches, 1 refresh in every run")
     for name in present(results.get("proactive", {})):
         entry = results["proactive"][name]
         ok = every_run(entry, lambda r: r["refresh_calls"] == 1 and r["lost"] == 0 and r["sent_twice"] == 0)
-        print(f"  {mark(ok)} {name} proactive: exactly 1 refresh, 0 lost, nothing sent twice in every run")
+        print(f"- {mark(ok)} {name} proactive: exactly 1 refresh, 0 lost, nothing sent twice in every run")
         if name in SHIPPED:
             speed(name, "proactive", entry["ratio_to_raw"], PROACTIVE_TARGET)
     cold = results.get("cold_start", {}).get(TAG, {})
@@ -165,14 +172,40 @@ def targets(results):
     for runtime in ("mpy", "py"):
         if f"copy-{runtime}" in body:
             copy, trip = med(body[f"copy-{runtime}"], "ms"), med(body["raw"], "ms")
-            print(f"  {mark(copy <= trip)} copy of a 1 MiB body from {runtime} <= the round trip: {copy:.1f} ms vs {trip:.1f} ms")
+            print(f"- {mark(copy <= trip)} copy of a 1 MiB body from {runtime} <= the round trip: {copy:.1f} ms vs {trip:.1f} ms")
     for name in MICROPYTHON if "cold_start" in results else ():
         cold_ms = med(results["cold_start"][name], "cold_ms")
-        print(f"  {mark(cold_ms <= TARGET_MS)} {name} cold start (MicroPython) <= {TARGET_MS} ms: {cold_ms:.0f} ms")
+        print(f"- {mark(cold_ms <= TARGET_MS)} {name} cold start (MicroPython) <= {TARGET_MS} ms: {cold_ms:.0f} ms")
     for name, entry in results.get("tabs", {}).items():
         if name.startswith("authfetch") and not name.endswith("cross-tab-off"):
             ok = every_run(entry, lambda r: r["refresh_calls"] == 1 and r["reuse_detected"] == 0 and r["lost"] == 0)
-            print(f"  {mark(ok)} {name} tabs: exactly 1 refresh, 0 reuse, 0 lost in every run")
+            print(f"- {mark(ok)} {name} tabs: exactly 1 refresh, 0 reuse, 0 lost in every run")
+
+
+BEGIN, END = "<!-- bench results: written by make bench -->", "<!-- end of bench results -->"
+
+
+def markdown(results):
+    """The tables and the targets' lines, as make bench prints them, for the README."""
+    import contextlib
+    import io
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        tables(results)
+        print("Targets (speed: PASS or MISS only when the 95 % interval is wholly on one side):\n")
+        targets(results, heading=False)
+    return text.getvalue().strip() + "\n"
+
+
+def into_readme(results, readme):
+    """Replace what lies between the README's two markers with this run's tables and targets."""
+    text = readme.read_text()
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise SystemExit(f"{readme}: the bench results markers are missing or out of order ({BEGIN!r} ... {END!r})")
+    head, rest = text.split(BEGIN)
+    _, tail = rest.split(END)
+    readme.write_text(head + BEGIN + "\n" + markdown(results) + END + tail)
 
 
 def chart(results, path):
@@ -198,10 +231,14 @@ def chart(results, path):
     figure.savefig(path, dpi=110)
 
 
-if __name__ == "__main__":  # python -m bench.report: the tables and targets of bench/results.json
+if __name__ == "__main__":  # python -m bench.report [--readme]: the tables and targets of bench/results.json
     import json
     import pathlib
+    import sys
 
-    saved = json.loads((pathlib.Path(__file__).parent / "results.json").read_text())
+    here = pathlib.Path(__file__).parent
+    saved = json.loads((here / "results.json").read_text())
+    if "--readme" in sys.argv[1:]:  # into the README, as a full make bench writes them
+        into_readme(saved, here.parent / "README.md")
     tables(saved)
     targets(saved)

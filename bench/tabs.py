@@ -106,7 +106,7 @@ def open_groups(browser, stub):
 
 def run(settings, browser, stub, results, log):
     contestants = [c for c in open_groups(browser, stub) if settings.keeps(c.name)]
-    runs = interleaved(settings.reps, contestants, lambda c, rep: c.once(stub), log, "tabs")
+    runs = interleaved(settings.minor_reps, contestants, lambda c, rep: c.once(stub), log, "tabs")
     row = {}
     for name, r in runs.items():
         row[name] = dict(

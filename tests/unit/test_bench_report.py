@@ -1,0 +1,31 @@
+"""make bench writes its tables and targets into the README, between two markers, and nothing else."""
+
+import json
+import pathlib
+
+import pytest
+
+from bench import report
+
+SAVED = json.loads((pathlib.Path(__file__).resolve().parents[2] / "bench/results.json").read_text())
+
+
+def test_the_run_replaces_only_what_lies_between_the_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# before\n{report.BEGIN}\nold tables\n{report.END}\n## after\n")
+    report.into_readme(SAVED, readme)
+    text = readme.read_text()
+    assert text.startswith(f"# before\n{report.BEGIN}\n") and text.endswith(f"{report.END}\n## after\n")
+    assert "old tables" not in text
+    assert "#### 1. Burst of N GETs right after expiry" in text and "| 200 | authfetch-js |" in text
+    assert "- PASS authfetch-js burst N=200: exactly 1 refresh and 0 lost in every run" in text
+    report.into_readme(SAVED, readme)
+    assert readme.read_text() == text  # the same run writes the same section
+
+
+def test_a_readme_without_its_markers_is_refused_not_rewritten(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers here\n")
+    with pytest.raises(SystemExit, match="markers"):
+        report.into_readme(SAVED, readme)
+    assert readme.read_text() == "# no markers here\n"
