@@ -3,7 +3,7 @@ the modules do and to what the README shows.
 
 - mypy, as pyproject.toml's [tool.mypy] configures it, passes over the package (the stubs
   strictly; the internal, unannotated modules for what mypy can infer);
-- every ```python example of the README that is authfetch code type-checks against the stubs
+- every ```python example of the README and the docs site that is authfetch code type-checks against the stubs
   (the rest are skipped by name, with the reason);
 - mypy.stubtest finds the stubs consistent with the modules, so neither can drift alone;
 - typing_cases.py holds what the stubs say calls return (assert_type, for mypy), and running
@@ -59,11 +59,17 @@ def test_mypy_passes_over_the_package_as_configured(tmp_path):
     assert f"no issues found in {len(modules)} source files" in result.stdout, report(result)
 
 
+# Where users read examples: the README and the docs site's pages.
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
 def readme_examples():
-    """(README line, source) of each ```python block."""
-    text = (ROOT / "README.md").read_text()
-    for match in re.finditer(r"^```python\n(.*?)^```$", text, re.M | re.S):
-        yield text.count("\n", 0, match.start()) + 2, match.group(1)
+    """("file:line", source) of each ```python block of the README and the docs."""
+    for document in DOCUMENTS:
+        text = document.read_text()
+        for match in re.finditer(r"^```python\n(.*?)^```$", text, re.M | re.S):
+            where = f"{document.relative_to(ROOT)}:{text.count(chr(10), 0, match.start()) + 2}"
+            yield where, match.group(1)
 
 
 def as_module(source):
@@ -85,7 +91,8 @@ def test_the_readme_examples_type_check_against_the_stubs(tmp_path):
         if reason is not None:
             skipped.setdefault(reason, []).append(line)
             continue
-        (package / f"line_{line:04d}.py").write_text(f"# README.md, the example from line {line}\n" + as_module(source))
+        name = re.sub(r"[^A-Za-z0-9]+", "_", line)
+        (package / f"ex_{name}.py").write_text(f"# {line}: the example there\n" + as_module(source))
         checked.append(line)
     assert len(skipped) == len(SKIPPED), f"a skip reason no block has any more: {set(SKIPPED.values()) - set(skipped)}"
     assert any("api.get(" in source for _, source in readme_examples()) and checked, "no README example was found"
@@ -97,9 +104,9 @@ def test_the_readme_examples_type_check_against_the_stubs(tmp_path):
     )
     sources = "\n".join(
         f"--- {path.name}\n" + "\n".join(f"{n:3} {text}" for n, text in enumerate(path.read_text().splitlines(), 1))
-        for path in sorted(package.glob("line_*.py"))
+        for path in sorted(package.glob("ex_*.py"))
     )
-    assert result.returncode == 0, f"{report(result)}\nchecked README lines {checked}, skipped {skipped}\n{sources}"
+    assert result.returncode == 0, f"{report(result)}\nchecked {checked}, skipped {skipped}\n{sources}"
     assert f"no issues found in {len(checked) + 1} source files" in result.stdout, report(result)
 
 
