@@ -20,4 +20,4 @@ from .events import Event
 from .models import Headers, Request, Response
 from .servers import Server
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -98,3 +98,15 @@ def test_the_npm_package_is_the_tag_with_the_interpreters_as_its_pinned_dependen
     assert {name: body for name, body in files.items() if name.startswith("authfetch/")} == embed
     assert set(files) == {"package.json", "authfetch.js", "LICENSE", "README.md", *embed}, sorted(files)
     assert b"npm install authfetch" in files["README.md"]
+
+
+def test_the_long_description_names_this_version_and_links_nothing_relative(wheel):
+    # The README is the wheel's long description: on an index page a relative link or picture
+    # (docs/x.png, #a-heading) leads nowhere, and a stale file name misleads.
+    info = f"authfetch-{VERSION}.dist-info/"
+    description = email.parser.Parser().parsestr(wheel.read(info + "METADATA").decode()).get_payload()
+    assert description.startswith("# authfetch"), description[:200]
+    relative = [m.group(0) for m in re.finditer(r"\]\((?!https?://)[^)]*\)", description)]
+    assert not relative, f"relative links in the long description: {relative}"
+    named = set(re.findall(r"authfetch[-@](\d+\.\d+\.\d+)", description))
+    assert named == {VERSION}, f"the README names versions {named}, the package is {VERSION}"
