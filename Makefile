@@ -35,7 +35,7 @@ docs: site/index.html
 # The documentation site (mkdocs.yml, docs/), offline and strict: a warning (a broken link or
 # anchor, a page out of the nav, a docstring mkdocstrings cannot read) fails it. The API reference
 # reads the package's docstrings and stubs; the chart is bench/burst.png (scripts/docs_hooks.py).
-DOCS_SOURCES := mkdocs.yml scripts/docs_hooks.py bench/burst.png README.md $(wildcard docs/*.md docs/*/*.md docs/*.png) \
+DOCS_SOURCES := mkdocs.yml scripts/docs_hooks.py bench/burst.png bench/markers.py README.md $(wildcard docs/*.md docs/*/*.md docs/*.png) \
                 $(wildcard frontend/authfetch/*.py frontend/authfetch/*.pyi)
 
 # A strict build that fails has written its pages all the same: drop the target, so the next

@@ -76,6 +76,7 @@ def main(argv=None):
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
         "date": time.strftime("%Y-%m-%d"),
         "reps": settings.reps,
+        "minor_reps": settings.minor_reps,
         "quick": settings.quick,
     }
     started = time.monotonic()

@@ -8,6 +8,7 @@ tell (precision.py). A MISS is printed like a PASS, with how far it is from the 
 finding, not something to hide."""
 
 from .bursts import WRITES_N
+from .markers import BEGIN, END
 from .common import AUTHFETCH, HEADLINE, SHIPPED
 from .coldstart import AGAINST, COLD_TARGET, MICROPYTHON, TAG, TARGET_MS
 from .precision import verdict
@@ -55,8 +56,10 @@ def mark(ok):
 
 
 def tables(results):
+    minor = results.get("minor_reps", results["reps"])
     print(f"\nMachine: {results['machine']}; date {results['date']}; medians of at least {results['reps']} "
-          "repetitions (min-max); ratios with the median's 95 % interval [low-high]\n")
+          f"repetitions ({minor} where no target is called: bursts at N = 50 and 1000, writes, tabs) "
+          "(min-max); ratios with the median's 95 % interval [low-high]\n")
     if results.get("cores", {}).get("stub"):
         print(f"The stub on core {results['cores']['stub']}, the browser on {results['cores']['browser']}.\n")
     if "scenario_seconds" in results:
@@ -182,7 +185,6 @@ def targets(results, *, heading=True):
             print(f"- {mark(ok)} {name} tabs: exactly 1 refresh, 0 reuse, 0 lost in every run")
 
 
-BEGIN, END = "<!-- bench results: written by make bench -->", "<!-- end of bench results -->"
 
 
 def markdown(results):

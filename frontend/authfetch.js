@@ -12,19 +12,11 @@
 
 import { FLAGS, bodyKind, createEngine } from "./authfetch/engine.js";
 import { SIGNING, compileRoutes, pythonOptions, routeFlags, routesDiffer } from "./authfetch/routes.js";
+import { interpreterPath } from "./authfetch/where.js";
 
 // The library modules, kept in step with frontend/authfetch/ by scripts/sync_pyscript_files.py.
 const MODULES = [/* modules */"__init__.py", "bridge.py", "client.py", "commands.py", "compat.py", "config.py", "coordinator.py", "errors.py", "events.py", "ffi.py", "inputs.py", "models.py", "servers.py", "session.py", "sync.py", "tabs.py", "tokens.py", "transport.py", "urls.py"/* end */];
 const BOOT_TIMEOUT_MS = 60000;
-// Where the interpreters are unless data-interpreter says: beside this file in make dist's
-// embed/ folder ("embed"), or, in the npm package ("npm": make dist writes that word into its
-// copy), as this package's npm dependencies, one folder up: node_modules/<name>/, or on a CDN
-// that mirrors npm, /npm/<name>@<version>/. The versions are package.json's (tests/unit/test_dist.py).
-const LAYOUT = /* layout */"embed"/* end */;
-const INTERPRETERS = {
-  mpy: { folder: "micropython", npm: "@micropython/micropython-webassembly-pyscript", version: "1.28.0-6", file: "micropython.mjs" },
-  py: { folder: "pyodide", npm: "pyodide", version: "314.0.5", file: "pyodide.mjs" },
-};
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 const GAVE_UP = new Set(["session-expired", "refresh-failed", "non-replayable"]);
 const here = new URL(".", import.meta.url);
@@ -227,16 +219,9 @@ async function loadInterpreter(url) {
   return module.loadMicroPython({ stdout: print, stderr: print, linebuffer: true });
 }
 
-function defaultInterpreter() {
-  const { folder, npm, version, file } = INTERPRETERS[runtime];
-  if (LAYOUT !== "npm") return `${folder}/${file}`;
-  const versioned = /\/authfetch@[^/]+\/$/.test(here.pathname); // a CDN's /npm/authfetch@0.3.0/
-  return `../${npm}${versioned ? `@${version}` : ""}/${file}`;
-}
-
 async function boot() {
   if (!data.refreshUrl) throw new Error('data-refresh-url is required (the refresh-token endpoint, e.g. "/api/v1/users/refresh-token")');
-  const interpreterUrl = new URL(data.interpreter || defaultInterpreter(), here).href;
+  const interpreterUrl = new URL(data.interpreter || interpreterPath(runtime, here.href), here).href;
   // The interpreter and the package's files load side by side.
   const [interpreter, sources] = await Promise.all([
     loadInterpreter(interpreterUrl),

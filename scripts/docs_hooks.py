@@ -12,9 +12,13 @@
 import pathlib
 import re
 
+import sys
+
 from mkdocs.structure.files import File
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.markers import BEGIN, END  # noqa: E402 (the markers make bench writes between)
 CHART = ROOT / "bench" / "burst.png"
 CHART_URI = "benchmark/burst.png"
 
@@ -29,15 +33,14 @@ def on_files(files, config):
     return files
 
 
-BEGIN = "<!-- bench results: written by make bench -->"  # bench/report.py's marker
 
 
 def bench_results():
     text = (ROOT / "README.md").read_text()
-    if BEGIN not in text:
-        raise ValueError(f"README.md has no {BEGIN!r}: make bench writes its results after it")
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise ValueError(f"README.md should hold {BEGIN!r} and {END!r} once each: make bench writes between them")
     section = text.split(BEGIN, 1)[1].split("\n## ", 1)[0]
-    return section.replace("<!-- end of bench results -->", "").strip()
+    return section.replace(END, "").strip()
 
 
 def on_page_markdown(markdown, page, config, files):

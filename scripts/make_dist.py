@@ -74,14 +74,27 @@ def embed():
 
 
 NPM_FILES = ["authfetch.js", "authfetch/", "LICENSE", "README.md"]
-NPM_INTERPRETERS = ("@micropython/micropython-webassembly-pyscript", "pyodide")
+WHERE = ROOT / "frontend/authfetch/where.js"  # the tag's interpreter paths, by layout
+
+
+def marked(text, name, value):
+    """``text`` with the value between its ``/* name */`` and ``/* end */`` replaced (a build-time constant)."""
+    pattern = re.compile(r"/\* %s \*/.*?/\* end \*/" % name)
+    if len(pattern.findall(text)) != 1:
+        sys.exit(f"make_dist: {WHERE.name} should mark its {name} once")
+    return pattern.sub(lambda _: f"/* {name} */{value}/* end */", text)
 
 
 def npm_package():
     """dist/authfetch-<version>.tgz, packed by npm from a folder laid out as the package."""
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version()):
+        sys.exit(f"make_dist: {version()!r} is no npm version (x.y.z); give the npm package one")
     folder = DIST / "npm"
     (folder / "authfetch").mkdir(parents=True)
     pins = json.loads((ROOT / "package.json").read_text())["dependencies"]
+    where = WHERE.read_text()
+    names = re.findall(r'npm: "([^"]+)"', where)  # the interpreters' npm names, as the tag knows them
+    depends = {name: pins[name] for name in names}
     manifest = {
         "name": "authfetch",
         "version": version(),
@@ -92,19 +105,17 @@ def npm_package():
         "exports": {".": "./authfetch.js", "./authfetch.js": "./authfetch.js", "./authfetch/*": "./authfetch/*",
                     "./package.json": "./package.json"},
         "files": NPM_FILES,
-        "dependencies": {name: pins[name] for name in NPM_INTERPRETERS},
+        "dependencies": depends,
         "keywords": ["fetch", "refresh token", "jwt", "authentication", "pyscript", "micropython", "pyodide"],
     }
     (folder / "package.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    tag = (ROOT / "frontend/authfetch.js").read_text()
-    marker = '/* layout */"embed"/* end */'
-    if marker not in tag:
-        sys.exit("make_dist: frontend/authfetch.js has no layout marker")
-    (folder / "authfetch.js").write_text(tag.replace(marker, '/* layout */"npm"/* end */'))
+    shutil.copy(ROOT / "frontend/authfetch.js", folder / "authfetch.js")
     shutil.copy(ROOT / "frontend/authfetch/LICENSE", folder / "LICENSE")
     shutil.copy(ROOT / "frontend/npm/README.md", folder / "README.md")
-    for name in (DIST / "embed/authfetch").iterdir():  # the same files as the embed folder's
-        shutil.copy(name, folder / "authfetch" / name.name)
+    for path in (DIST / "embed/authfetch").iterdir():  # the same files as the embed folder's...
+        shutil.copy(path, folder / "authfetch" / path.name)
+    # ...but where.js, which looks for the interpreters as npm dependencies, by these versions
+    (folder / "authfetch/where.js").write_text(marked(marked(where, "layout", '"npm"'), "pins", json.dumps(depends)))
     out = subprocess.run(["npm", "pack", "--json", "--pack-destination", str(DIST)], cwd=folder, check=True,
                          capture_output=True, text=True)
     shutil.rmtree(folder)

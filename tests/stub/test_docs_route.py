@@ -5,7 +5,6 @@ import pathlib
 
 import pytest
 
-from server_stub import Settings
 from server_stub.app import ROOT
 from tests.support.docs_site import built_docs
 
@@ -17,8 +16,13 @@ def site(tmp_path_factory):
     return path
 
 
-def test_by_default_the_site_is_the_one_make_docs_builds():
-    assert Settings().docs_dir is None  # static_routes then serves <root>/site, where make docs writes
+def test_by_default_the_site_is_the_one_make_docs_builds(make_stub, tmp_path):
+    # Without docs_dir the stub serves <app root>/site/, where make docs writes (--site-dir site).
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site/index.html").write_text("<!doctype html><title>the built site</title>")
+    stub = make_stub(app_root=str(tmp_path))
+    response = stub.client.get("/docs/")
+    assert response.status_code == 200 and "the built site" in response.text, response.text
     assert "--site-dir site" in (ROOT / "Makefile").read_text()
 
 

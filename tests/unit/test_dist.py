@@ -62,7 +62,7 @@ def test_the_tag_folder_holds_what_the_tag_loads():
     folder = DIST / "embed"
     tag = (folder / "authfetch.js").read_text()
     modules = re.search(r"/\* modules \*/(.*?)/\* end \*/", tag).group(1)
-    for name in re.findall(r'"([^"]+)"', modules) + ["engine.js", "wire.js", "routes.js"]:
+    for name in re.findall(r'"([^"]+)"', modules) + ["engine.js", "wire.js", "routes.js", "where.js"]:
         assert (folder / "authfetch" / name).read_bytes() == (PACKAGE / name).read_bytes(), name
     assert not (folder / "authfetch/testing.py").exists()
     for path in ("LICENSE", "micropython/micropython.mjs", "micropython/micropython.wasm", "pyodide/pyodide.mjs",
@@ -87,17 +87,20 @@ def test_the_npm_package_is_the_tag_with_the_interpreters_as_its_pinned_dependen
     pins = json.loads((ROOT / "package.json").read_text())["dependencies"]
     wanted = ("@micropython/micropython-webassembly-pyscript", "pyodide")
     assert manifest["dependencies"] == {name: pins[name] for name in wanted}, manifest["dependencies"]
-    # The tag looks for the interpreters by the versions it depends on (a CDN mirroring npm).
-    tag = files["authfetch.js"].decode()
-    assert '/* layout */"npm"/* end */' in tag
-    for name in wanted:
-        assert f'npm: "{name}", version: "{pins[name]}"' in tag, name
-    assert tag.replace('"npm"/* end */', '"embed"/* end */') == (ROOT / "frontend/authfetch.js").read_text()
-    # The same package for the page as the embed folder, no interpreter copies, a README of its own.
+    # The tag looks for the interpreters as npm dependencies, by the versions it depends on.
+    where = files["authfetch/where.js"].decode()
+    assert '/* layout */"npm"/* end */' in where
+    assert f"/* pins */{json.dumps(manifest['dependencies'])}/* end */" in where
+    source = (PACKAGE / "where.js").read_text()
+    assert where.replace('"npm"/* end */', '"embed"/* end */', 1).replace(json.dumps(manifest["dependencies"]), "{}") == source
+    assert files["authfetch.js"] == (ROOT / "frontend/authfetch.js").read_bytes()
+    # The same package for the page as the embed folder (where.js aside), no interpreter copies,
+    # a README of its own that installs what make dist wrote.
     embed = {f"authfetch/{p.name}": p.read_bytes() for p in (DIST / "embed/authfetch").iterdir()}
-    assert {name: body for name, body in files.items() if name.startswith("authfetch/")} == embed
+    mine = {name: body for name, body in files.items() if name.startswith("authfetch/")}
+    assert mine.keys() == embed.keys() and all(mine[n] == embed[n] for n in mine if n != "authfetch/where.js")
     assert set(files) == {"package.json", "authfetch.js", "LICENSE", "README.md", *embed}, sorted(files)
-    assert b"npm install authfetch" in files["README.md"]
+    assert b"npm install path/to/dist/authfetch-<version>.tgz" in files["README.md"]
 
 
 def test_the_long_description_names_this_version_and_links_nothing_relative(wheel):

@@ -93,6 +93,8 @@ def test_a_broken_link_fails_the_build(tmp_path):
     shutil.copy(ROOT / "scripts/docs_hooks.py", copy / "scripts/docs_hooks.py")
     (copy / "bench").mkdir()
     shutil.copy(ROOT / "bench/burst.png", copy / "bench/burst.png")
+    for name in ("__init__.py", "markers.py"):
+        shutil.copy(ROOT / "bench" / name, copy / "bench" / name)
     shutil.copy(ROOT / "mkdocs.yml", copy / "mkdocs.yml")
     shutil.copy(ROOT / "README.md", copy / "README.md")  # the benchmark page takes its results section
     page = copy / "docs/guides/csp.md"
