@@ -56,7 +56,9 @@ def mark(ok):
 
 
 def tables(results):
-    minor = results.get("minor_reps", results["reps"])
+    # as many as the runs kept (a results.json from before minor_reps was written has them too)
+    minor = results.get("minor_reps") or min((len(e["runs"]) for n in ("50", "1000")
+                                              for e in results.get("burst", {}).get(n, {}).values()), default=results["reps"])
     print(f"\nMachine: {results['machine']}; date {results['date']}; medians of at least {results['reps']} "
           f"repetitions ({minor} where no target is called: bursts at N = 50 and 1000, writes, tabs) "
           "(min-max); ratios with the median's 95 % interval [low-high]\n")
