@@ -79,12 +79,13 @@ def test_a_preset_sets_the_defaults_and_an_explicit_option_wins():
     assert (api.options.mode, api.options.csrf_cookie, api.options.token_field) == ("bearer", "c", "access")
 
 
-def test_every_preset_the_readme_names_exists_and_client_id_is_oauth2s_alone():
-    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+def test_every_preset_the_docs_name_exists_and_client_id_is_oauth2s_alone():
+    root = pathlib.Path(__file__).resolve().parents[2]
+    readme, guide = (root / "README.md").read_text(), (root / "docs/guides/servers.md").read_text()
     for name in PRESETS:
-        assert f'"{name}"' in readme, name
+        assert f'"{name}"' in readme and f'"{name}"' in guide, name
     for name in ("simplejwt", "dj-rest-auth", "oauth2"):
-        assert f'data-preset="{name}"' in readme, name
+        assert f'data-preset="{name}"' in guide, name  # the recipe for the one tag
     with pytest.raises(UsageError):
         Server.preset("simplejwt", client_id="x")
 
