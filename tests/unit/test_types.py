@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 
 from authfetch import AuthClient
 
@@ -155,4 +156,19 @@ def test_the_stubs_say_what_the_modules_give(tmp_path):
         return reply(200, json={"data": {"accessToken": "a.b.c"}}, headers={"Content-Type": "application/json"})
 
     api = AuthClient("https://app.test/api/", refresh_url="/api/types-refresh", transport=FakeTransport(handler))
-    asyncio.run(module.cases(api))
+    # In a thread of its own: in the whole suite an earlier test (Playwright's sync API) leaves
+    # an event loop running in this one, where asyncio.run refuses.
+    failures = []
+
+    def run_cases():
+        try:
+            asyncio.run(module.cases(api))
+        except BaseException as error:  # handed to the test's thread, which fails with it
+            failures.append(error)
+
+    worker = threading.Thread(target=run_cases)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "typing_cases did not finish in 60 s"
+    if failures:
+        raise failures[0]
