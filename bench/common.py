@@ -91,6 +91,7 @@ class Settings:
         self.stub_cores, self.browser_cores = split_cores() if pin else (None, None)
         # profile: main-thread CPU per request is steady; 12 repetitions resolve its ratios
         self.profile_reps = self.reps if quick or reps is not None else 12
+        self.profile_burst_reps = self.reps  # where a burst's time goes: phases, not a target
         self.cold_reps = self.reps if quick or reps is not None else 10  # contestants in turn, paired by repetition
 
     def wants(self, scenario):

@@ -13,6 +13,12 @@ contestant and repetition, in turn, while two instruments run:
   whether the page's own work is what the wall time waits for.
 
 Medians over repetitions; microseconds per request.
+
+Then the burst of scenario 1 (N = 200 right after expiry; the baselines with a valid token),
+profiled the same way, with where its time goes on the way: when the first 401 came back, when
+the refresh call left and was answered, when the first replay left and the last answer came
+(Resource Timing, milliseconds from the burst's start), and the main thread's busy time in
+milliseconds by the same groups.
 """
 
 import collections
@@ -22,14 +28,40 @@ import time
 
 from .bursts import PY_BURST, PY_FETCH_BURST, TIMED
 from .common import (
-    BENCH_READY, EMBED_READY, HARNESS_READY, LOGIN, bench_url, embed_url, harness_url, in_turn, new_page,
-    pair_ratios,
+    BENCH_READY, EMBED_READY, HARNESS_READY, LOGIN, PROFILE, REFRESH_URL, bench_url, embed_url, harness_url, in_turn,
+    new_page, pair_ratios,
 )
 from .precision import ratio_summary
 
 SAMPLING_US = 200
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 CPU_PAIRS = (("authfetch-js", "raw"), ("authfetch-mpy", "py-fetch-mpy"), ("authfetch-py", "py-fetch-py"))
+BURST_N = 200
+PHASES = ("first 401 back", "refresh leaves", "refresh answered", "first replay leaves", "last answer", "done")
+# The burst's TIMED, with its phases read from Resource Timing after it (entries land a moment
+# after their answers, hence the wait).
+BURST = """async (args) => {
+    performance.clearResourceTimings();
+    performance.setResourceTimingBufferSize(100000);
+    const started = performance.now();
+    const answer = await (%s)(args);
+    const done = performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const entries = performance.getEntriesByType("resource").filter((e) => e.startTime >= started);
+    const calls = entries.filter((e) => e.name.endsWith("%s"));
+    const gets = entries.filter((e) => e.name.endsWith("%s"));
+    const at = (t) => (t === undefined || !Number.isFinite(t) ? null : t - started);
+    const refresh = calls[0];
+    const ends = gets.map((e) => e.responseEnd);
+    const phases = {"last answer": at(Math.max(...ends)), done};
+    if (refresh) {
+        phases["refresh leaves"] = at(refresh.startTime);
+        phases["refresh answered"] = at(refresh.responseEnd);
+        phases["first 401 back"] = at(Math.min(...ends.filter((t) => t <= refresh.startTime)));
+        phases["first replay leaves"] = at(Math.min(...gets.map((e) => e.startTime).filter((t) => t >= refresh.responseEnd)));
+    }
+    return {statuses: answer.statuses, phases};
+}""" % (TIMED, REFRESH_URL, PROFILE)
 GROUPS = ("interpreter", "interpreter glue", "engine.js", "fetch()", "(program)", "(garbage collector)", "other JS")
 
 
@@ -54,6 +86,11 @@ def _busy(profile):
     for sample, delta in zip(profile["samples"], profile["timeDeltas"]):
         spent[_group(nodes[sample]["callFrame"])] += delta
     return spent
+
+
+def _median(values):
+    known = [value for value in values if value is not None]
+    return statistics.median(known) if known else None
 
 
 def _cpu_seconds():
@@ -134,6 +171,32 @@ class Profiled:
         return run
 
 
+    def burst(self, stub, code):
+        """One profiled burst of BURST_N; its phases (ms) and main-thread busy ms by group."""
+        if self.page.evaluate(LOGIN) != 200:
+            raise RuntimeError(f"profile {self.name}: could not sign in")
+        stub.reset()
+        if self.kind in ("py", "embed"):  # authfetch; the baselines run with a valid token
+            stub.expire()
+        self.cdp.send("Profiler.start")
+        answer = self.page.evaluate(BURST, [self.kind, code, BURST_N, 1])
+        spent = _busy(self.cdp.send("Profiler.stop")["profile"])
+        if answer["statuses"].count(200) != BURST_N:
+            raise RuntimeError(f"profile burst {self.name}: {set(answer['statuses'])}")
+        run = {phase: answer["phases"].get(phase) for phase in PHASES}
+        run.update({f"busy: {group}": spent[group] / 1000 for group in GROUPS})
+        run["busy"] = sum(spent[group] for group in GROUPS) / 1000
+        return run
+
+
+def burst_code(contestant):
+    if contestant.kind == "py":
+        return PY_BURST % {"n": BURST_N, "waves": 1, "max_in_flight": "auto"}
+    if contestant.kind == "py-fetch":
+        return PY_FETCH_BURST % {"n": BURST_N, "waves": 1}
+    return contestant.code
+
+
 def open_contestants(browser, stub, settings):
     def page_at(url, ready):
         page = new_page(browser.new_context(), url, ready)
@@ -166,6 +229,16 @@ def run(settings, browser, stub, results, log):
         for contestant in in_turn(contestants, rep):
             runs[contestant.name].append(contestant.once(settings, pids))
         log(f"profile rep {rep + 1}/{settings.profile_reps} ({time.monotonic() - started:.0f} s)")
+    bursts = {c.name: [] for c in contestants}
+    for contestant in contestants:
+        contestant.burst(stub, burst_code(contestant))  # a warm-up burst, dropped
+    for rep in range(settings.profile_burst_reps):
+        for contestant in in_turn(contestants, rep):
+            bursts[contestant.name].append(contestant.burst(stub, burst_code(contestant)))
+        log(f"profile burst rep {rep + 1}/{settings.profile_burst_reps} ({time.monotonic() - started:.0f} s)")
+    results["profile_burst"] = {
+        name: dict({key: _median(r[key] for r in rs) for key in rs[0]}, runs=rs) for name, rs in bursts.items()
+    }
     row = results["profile"] = {}
     for name, rs in runs.items():
         row[name] = {key: statistics.median(r.get(key, 0) for r in rs) for key in rs[0]}

@@ -90,9 +90,13 @@ def tables(results):
         setup = results["proactive_setup"]
         print(f"#### 4. Proactive refresh: {setup['n']} GETs when the renewal is due ({setup['due_after_s']:.0f} s after "
               f"sign-in, token lifetime {setup['access_ttl_s']} s), old tokens expired at the stub just before")
-        table(("contestant", "refresh calls", "succeeded", "sent twice", "renewal call at ms", "wall ms", "x raw"), [
+        # (a results.json from before 2026-12-03 has no answered / first-GET-after figures: "-")
+        at = lambda e, key: f"{med(e, key):+.0f}" if key in e else "-"  # noqa: E731
+        table(("contestant", "refresh calls", "succeeded", "sent twice", "renewal call at ms", "answered at ms",
+               "first GET after it at ms", "wall ms", "x raw"), [
             (name, f"{med(e, 'refresh_calls'):.0f}", f"{med(e, 'succeeded'):.0f}", f"{med(e, 'sent_twice'):.0f}",
-             f"{med(e, 'renewal_call_ms'):+.0f}", span(e, "wall_ms"), ratio(e))
+             at(e, "renewal_call_ms"), at(e, "renewal_answered_ms"), at(e, "first_get_after_ms"), span(e, "wall_ms"),
+             ratio(e))
             for name, e in results["proactive"].items()])
     if "cold_start" in results:
         print("#### 5. Cold start: navigation to the first authenticated response (fresh context; cached: again)")
@@ -117,6 +121,16 @@ def tables(results):
         table(("contestant", "wall", "main thread busy", *GROUPS, *processes), [
             (name, f"{e['wall_us']:.0f}", f"{e['main thread busy']:.0f}", *(f"{e[g]:.0f}" for g in GROUPS),
              *(f"{e.get(p, 0):.0f}" for p in processes))
+            for name, e in row.items()])
+    if "profile_burst" in results:
+        from .profile import BURST_N, GROUPS, PHASES
+
+        row = results["profile_burst"]
+        print(f"#### 8b. Profile of a burst of {BURST_N} right after expiry (raw, py-fetch: a valid token): "
+              "milliseconds from its start (Resource Timing), and the main thread's busy milliseconds")
+        ms = lambda value: "-" if value is None else f"{value:.0f}"  # noqa: E731
+        table(("contestant", *PHASES, "busy", *GROUPS), [
+            (name, *(ms(e.get(p)) for p in PHASES), ms(e.get("busy")), *(ms(e.get(f"busy: {g}")) for g in GROUPS))
             for name, e in row.items()])
     if "body" in results:
         row = results["body"]

@@ -154,6 +154,45 @@ def test_a_tab_closed_mid_refresh_hands_the_lock_on(context, stub):
     second.page.close()
 
 
+def settled_within(tab, code, seconds):
+    """A snippet's value, or a failure after ``seconds`` (page.evaluate itself never times out)."""
+    tab.page.evaluate("""(code) => {
+        window.firedDone = false;
+        window.fired = window.harnessRun(code).then(String);
+        window.fired.then(() => { window.firedDone = true; });
+    }""", code)
+    tab.page.wait_for_function("() => window.firedDone", timeout=seconds * 1000)
+    answer = json.loads(tab.page.evaluate("async () => await window.fired"))
+    assert answer["ok"], answer
+    return answer["value"]
+
+
+@pytest.mark.parametrize("runtime", ["mpy", "py"])
+def test_a_lock_never_granted_fails_the_round_and_leaves_no_claim(context, stub, runtime):
+    # Another tab holds the refresh lock past lock_timeout: the round fails (with no retry
+    # asked for), nothing hangs, no refresh is sent; and the request that timed out must not
+    # be granted later and hold the lock, so once the holder lets go the next round renews.
+    (tab,) = open_tabs(context, stub, [runtime])
+    sign_in(tab)
+    tab.run(KEEP_CLIENT.replace("cross_tab=%(cross_tab)s", "cross_tab=True, lock_timeout=0.5, refresh_retries=0"))
+    holder = context.new_page()
+    holder.goto(f"{stub.url}api/v1/users/profile")  # any page of the origin: locks are per origin
+    holder.evaluate("""(name) => new Promise((held) => navigator.locks.request(name,
+        () => new Promise((release) => { window.releaseLock = release; held(); })))""",
+                    f"authfetch:{stub.url}api/v1/users/refresh-token")
+    stub.expire()
+    started = time.monotonic()
+    failed = settled_within(tab, FIRE.replace("START_DELAY_MS", "0") % {"n": 3}, 10)
+    waited = time.monotonic() - started
+    assert failed["outcomes"] == ["RefreshFailed"] * 3 and stub.stats()["refresh_calls"] == 0, (failed, stub.stats())
+    assert waited < 5, f"settled after {waited:.1f} s with lock_timeout=0.5"
+    holder.evaluate("() => window.releaseLock()")
+    renewed = settled_within(tab, FIRE.replace("START_DELAY_MS", "0") % {"n": 3}, 10)
+    assert renewed["outcomes"] == [200] * 3 and stub.stats()["refresh_calls"] == 1, (renewed, stub.stats())
+    holder.close()
+    tab.page.close()
+
+
 def test_sign_out_in_one_tab_ends_the_others(tabs):
     sign_in(tabs[0])
     for tab in tabs:
