@@ -25,7 +25,8 @@ from .common import (
 WRITES_N = 200
 
 # Python contestants time themselves, from their first request to their last answer (the
-# client is made before): the same span the JavaScript ones time.
+# client is made before): the same span the JavaScript ones time ("started": on the page's
+# clock, for the profile's phases).
 PY_BURST = """
 import js
 
@@ -35,7 +36,7 @@ async def main():
     statuses = []
     for _ in range(%(waves)d):
         statuses += outcomes(await many(%(n)d, lambda i: api.get("/users/profile")))
-    return {"ms": js.performance.now() - started, "statuses": statuses}
+    return {"ms": js.performance.now() - started, "statuses": statuses, "started": started}
 """
 # The interpreter's own baseline: plain js.fetch, as a page without authfetch would call it.
 PY_FETCH_BURST = """
@@ -52,7 +53,7 @@ async def main():
     statuses = []
     for _ in range(%(waves)d):
         statuses += await many(%(n)d, get)
-    return {"ms": js.performance.now() - started, "statuses": statuses}
+    return {"ms": js.performance.now() - started, "statuses": statuses, "started": started}
 """
 TIMED = """async ([kind, code, n, waves]) => {
     if (kind === "py" || kind === "py-fetch") return window.runPy(code);

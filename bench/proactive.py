@@ -38,6 +38,7 @@ from .common import (
     pinned,
     run_py,
     summarise,
+    summary,
     with_ratios,
 )
 from authfetch.coordinator import DEFAULT_LEEWAY  # noqa: E402 (common puts frontend/ on the path)
@@ -67,7 +68,7 @@ import js
 async def main():
     started = js.performance.now()
     statuses = outcomes(await many(%(n)d, lambda i: kept["proactive"].get("/users/profile")))
-    return {"started": started, "statuses": statuses}
+    return {"started": started, "ended": js.performance.now(), "statuses": statuses}
 """
 TIMED = """async ([kind, signIn, fire, n, dueMs, expireAheadMs]) => {
     const sleepUntil = (t) => new Promise((resolve) => setTimeout(resolve, Math.max(0, t - performance.now())));
@@ -89,17 +90,20 @@ TIMED = """async ([kind, signIn, fire, n, dueMs, expireAheadMs]) => {
     await sleepUntil(due - expireAheadMs);
     await fetch("/__stub__/expire", {method: "POST"});
     await sleepUntil(due);
-    let started = performance.now(), statuses;
-    if (kind === "py") ({started, statuses} = await window.runPy(fire));
-    else statuses = await embedBurst();
-    const ended = performance.now();
+    let started = performance.now(), ended, statuses;
+    if (kind === "py") ({started, ended, statuses} = await window.runPy(fire));
+    else {
+        statuses = await embedBurst();
+        ended = performance.now();
+    }
+    // Resource Timing lands a moment after the answers: the entries are read after a wait.
+    await sleepUntil(performance.now() + 200);
     const renewals = performance.getEntriesByType("resource")
         .filter((e) => e.name.endsWith("/api/v1/users/refresh-token") && e.startTime > signedIn);
     const renewal = renewals.length ? Math.min(...renewals.map((e) => e.startTime)) : started;
     const renewalCall = renewals.length ? renewal - started : null;
-    // When the renewal was answered, and when the burst's first GET left after it (Resource
-    // Timing lands a moment after the answers, hence the wait): where the time goes.
-    await sleepUntil(performance.now() + 200);
+    // When the renewal was answered, and when the burst's first GET left after it: where the
+    // time goes.
     const answeredAt = renewals.length ? Math.min(...renewals.map((e) => e.responseEnd)) : null;
     const gets = performance.getEntriesByType("resource")
         .filter((e) => e.name.endsWith("/api/v1/users/profile") && e.startTime >= started);
@@ -129,8 +133,8 @@ class Proactive:
         sent = stats["requests"].get("GET " + PROFILE, 0)
         ok = answer["statuses"].count(200)
         return {"wall_ms": answer["ms"], "renewal_call_ms": answer["renewal_call_ms"] or 0,
-                "renewal_answered_ms": answer.get("renewal_answered_ms") or 0,
-                "first_get_after_ms": answer.get("first_get_after_ms") or 0, "succeeded": ok,
+                "renewal_answered_ms": answer.get("renewal_answered_ms"),  # None: no renewal seen
+                "first_get_after_ms": answer.get("first_get_after_ms"), "succeeded": ok,
                 "lost": N - ok, "refresh_calls": stats["refresh_calls"], "sent_twice": sent - N}
 
 
@@ -157,9 +161,13 @@ def run(settings, browser, results, log):
         runs = interleaved(settings.proactive_reps, contestants, lambda c, rep: c.once(stub), log, "proactive",
                            pairs=HEADLINE["proactive"], budget_s=settings.budget_s.get("proactive", 0),
                            max_reps=settings.max_reps, until=settings.extend_until)
-        keys = ("wall_ms", "renewal_call_ms", "renewal_answered_ms", "first_get_after_ms", "succeeded", "lost",
-                "refresh_calls", "sent_twice")
+        keys = ("wall_ms", "renewal_call_ms", "succeeded", "lost", "refresh_calls", "sent_twice")
         row = {name: dict(summarise(r, *keys), runs=r) for name, r in runs.items()}
+        for name, r in runs.items():  # when the renewal was answered, the first GET after: where seen
+            for key in ("renewal_answered_ms", "first_get_after_ms"):
+                known = [run[key] for run in r if run[key] is not None]
+                if known:
+                    row[name][key] = summary(known)
         results["proactive"] = with_ratios(row, runs)
         results["proactive_setup"] = {"access_ttl_s": PROACTIVE_TTL, "leeway_s": DEFAULT_LEEWAY, "due_after_s": DUE_S,
                                       "expire_ahead_ms": EXPIRE_AHEAD_MS, "n": N}

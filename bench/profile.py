@@ -37,30 +37,34 @@ SAMPLING_US = 200
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 CPU_PAIRS = (("authfetch-js", "raw"), ("authfetch-mpy", "py-fetch-mpy"), ("authfetch-py", "py-fetch-py"))
 BURST_N = 200
-PHASES = ("first 401 back", "refresh leaves", "refresh answered", "first replay leaves", "last answer", "done")
-# The burst's TIMED, with its phases read from Resource Timing after it (entries land a moment
-# after their answers, hence the wait).
+PHASES = ("first 401 back", "refresh asked", "refresh leaves", "refresh answered", "first GET after it leaves", "last answer", "done")
+# The burst's TIMED, with its phases from Resource Timing after it: "asked" is the fetch() call
+# (startTime), "leaves" is requestStart (the request on a connection: HTTP/1.1 has six), "back"
+# is responseStart. Times run from the contestant's own start (a Python one times itself from its
+# first request, bursts.PY_BURST); entries land a moment after their answers, hence the wait,
+# and a repetition whose entries are not all in (or with other than one refresh) has no phases.
 BURST = """async (args) => {
     performance.clearResourceTimings();
     performance.setResourceTimingBufferSize(100000);
-    const started = performance.now();
+    const before = performance.now();
     const answer = await (%s)(args);
-    const done = performance.now() - started;
+    const started = answer.started ?? before;
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const entries = performance.getEntriesByType("resource").filter((e) => e.startTime >= started);
+    const entries = performance.getEntriesByType("resource").filter((e) => e.startTime >= before);
     const calls = entries.filter((e) => e.name.endsWith("%s"));
     const gets = entries.filter((e) => e.name.endsWith("%s"));
-    const at = (t) => (t === undefined || !Number.isFinite(t) ? null : t - started);
+    const at = (t) => (Number.isFinite(t) ? t - started : null);  // Math.min() of nothing: Infinity
+    const phases = {done: answer.ms};
     const refresh = calls[0];
-    const ends = gets.map((e) => e.responseEnd);
-    const phases = {"last answer": at(Math.max(...ends)), done};
+    if (gets.length) phases["last answer"] = at(Math.max(...gets.map((e) => e.responseEnd)));
     if (refresh) {
-        phases["refresh leaves"] = at(refresh.startTime);
+        phases["refresh asked"] = at(refresh.startTime);
+        phases["refresh leaves"] = at(refresh.requestStart);
         phases["refresh answered"] = at(refresh.responseEnd);
-        phases["first 401 back"] = at(Math.min(...ends.filter((t) => t <= refresh.startTime)));
-        phases["first replay leaves"] = at(Math.min(...gets.map((e) => e.startTime).filter((t) => t >= refresh.responseEnd)));
+        phases["first 401 back"] = at(Math.min(...gets.map((e) => e.responseStart)));  // the first answers are 401s
+        phases["first GET after it leaves"] = at(Math.min(...gets.map((e) => e.requestStart).filter((t) => t >= refresh.responseEnd)));
     }
-    return {statuses: answer.statuses, phases};
+    return {statuses: answer.statuses, phases, gets: gets.length, refreshes: calls.length};
 }""" % (TIMED, REFRESH_URL, PROFILE)
 GROUPS = ("interpreter", "interpreter glue", "engine.js", "fetch()", "(program)", "(garbage collector)", "other JS")
 
@@ -183,7 +187,10 @@ class Profiled:
         spent = _busy(self.cdp.send("Profiler.stop")["profile"])
         if answer["statuses"].count(200) != BURST_N:
             raise RuntimeError(f"profile burst {self.name}: {set(answer['statuses'])}")
-        run = {phase: answer["phases"].get(phase) for phase in PHASES}
+        stats = stub.stats()
+        whole = (answer["gets"] == stats["requests"].get("GET " + PROFILE, 0)
+                 and answer["refreshes"] == stats["refresh_calls"] <= 1)
+        run = {phase: answer["phases"].get(phase) if whole else None for phase in PHASES}
         run.update({f"busy: {group}": spent[group] / 1000 for group in GROUPS})
         run["busy"] = sum(spent[group] for group in GROUPS) / 1000
         return run
@@ -220,35 +227,37 @@ def open_contestants(browser, stub, settings):
 
 def run(settings, browser, stub, results, log):
     contestants = open_contestants(browser, stub, settings)
-    pids = _ours()
-    runs = {c.name: [] for c in contestants}
-    started = time.monotonic()
-    for contestant in contestants:
-        contestant.once(settings, pids)  # a warm-up repetition, dropped
-    for rep in range(settings.profile_reps):
-        for contestant in in_turn(contestants, rep):
-            runs[contestant.name].append(contestant.once(settings, pids))
-        log(f"profile rep {rep + 1}/{settings.profile_reps} ({time.monotonic() - started:.0f} s)")
-    bursts = {c.name: [] for c in contestants}
-    for contestant in contestants:
-        contestant.burst(stub, burst_code(contestant))  # a warm-up burst, dropped
-    for rep in range(settings.profile_burst_reps):
-        for contestant in in_turn(contestants, rep):
-            bursts[contestant.name].append(contestant.burst(stub, burst_code(contestant)))
-        log(f"profile burst rep {rep + 1}/{settings.profile_burst_reps} ({time.monotonic() - started:.0f} s)")
-    results["profile_burst"] = {
-        name: dict({key: _median(r[key] for r in rs) for key in rs[0]}, runs=rs) for name, rs in bursts.items()
-    }
-    row = results["profile"] = {}
-    for name, rs in runs.items():
-        row[name] = {key: statistics.median(r.get(key, 0) for r in rs) for key in rs[0]}
-        row[name]["runs"] = rs
-    # Main-thread CPU per request against its baseline, repetition by repetition (the library's
-    # own cost, far steadier than wall time): the tag against raw fetch, the Python API against
-    # its interpreter's js.fetch.
-    for name, baseline in CPU_PAIRS:
-        if name in runs and baseline in runs:
-            ratios = pair_ratios(runs, name, baseline, key="main thread busy")
-            row[name]["cpu_ratio"] = dict(ratio_summary(ratios), against=baseline)
-    for context in {c.page.context for c in contestants}:
-        context.close()
+    try:
+        pids = _ours()
+        runs = {c.name: [] for c in contestants}
+        started = time.monotonic()
+        for contestant in contestants:
+            contestant.once(settings, pids)  # a warm-up repetition, dropped
+        for rep in range(settings.profile_reps):
+            for contestant in in_turn(contestants, rep):
+                runs[contestant.name].append(contestant.once(settings, pids))
+            log(f"profile rep {rep + 1}/{settings.profile_reps} ({time.monotonic() - started:.0f} s)")
+        bursts = {c.name: [] for c in contestants}
+        for contestant in contestants:
+            contestant.burst(stub, burst_code(contestant))  # a warm-up burst, dropped
+        for rep in range(settings.profile_burst_reps):
+            for contestant in in_turn(contestants, rep):
+                bursts[contestant.name].append(contestant.burst(stub, burst_code(contestant)))
+            log(f"profile burst rep {rep + 1}/{settings.profile_burst_reps} ({time.monotonic() - started:.0f} s)")
+        results["profile_burst"] = {
+            name: dict({key: _median(r[key] for r in rs) for key in rs[0]}, runs=rs) for name, rs in bursts.items()
+        }
+        row = results["profile"] = {}
+        for name, rs in runs.items():
+            row[name] = {key: statistics.median(r.get(key, 0) for r in rs) for key in rs[0]}
+            row[name]["runs"] = rs
+        # Main-thread CPU per request against its baseline, repetition by repetition (the library's
+        # own cost, far steadier than wall time): the tag against raw fetch, the Python API against
+        # its interpreter's js.fetch.
+        for name, baseline in CPU_PAIRS:
+            if name in runs and baseline in runs:
+                ratios = pair_ratios(runs, name, baseline, key="main thread busy")
+                row[name]["cpu_ratio"] = dict(ratio_summary(ratios), against=baseline)
+    finally:  # a failed repetition must not leave its pages open for the scenarios after it
+        for context in {c.page.context for c in contestants}:
+            context.close()
