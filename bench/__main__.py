@@ -15,7 +15,9 @@ median of REPS (5) repetitions; min and max go to bench/results.json. The scenar
    ``cross_tab`` on and off, and the JavaScript contestants.
 7. ``core``: the coordinator's decisions per second on CPython.
 8. ``profile``: where a steady request's time goes (bench/profile.py): the page's main thread
-   split into the interpreter, its glue, engine.js and the browser, and each process's CPU.
+   split into the interpreter, its glue, engine.js and the browser, and each process's CPU;
+   then a burst of 200 after expiry, with the moments of its way (the first 401 back, the
+   refresh asked, sent and answered, the first GET after it, the last answer).
 9. ``body``: a 1 MiB request body from Python: the copy to JavaScript against the round trip.
 
 ``raw`` always runs with a valid token: it is the floor the ratios divide by.
