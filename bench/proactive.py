@@ -132,8 +132,8 @@ class Proactive:
             self.page.evaluate(EMBED_STOP)
         sent = stats["requests"].get("GET " + PROFILE, 0)
         ok = answer["statuses"].count(200)
-        return {"wall_ms": answer["ms"], "renewal_call_ms": answer["renewal_call_ms"] or 0,
-                "renewal_answered_ms": answer.get("renewal_answered_ms"),  # None: no renewal seen
+        return {"wall_ms": answer["ms"], "renewal_call_ms": answer["renewal_call_ms"],  # None: no renewal seen
+                "renewal_answered_ms": answer.get("renewal_answered_ms"),
                 "first_get_after_ms": answer.get("first_get_after_ms"), "succeeded": ok,
                 "lost": N - ok, "refresh_calls": stats["refresh_calls"], "sent_twice": sent - N}
 
@@ -161,10 +161,10 @@ def run(settings, browser, results, log):
         runs = interleaved(settings.proactive_reps, contestants, lambda c, rep: c.once(stub), log, "proactive",
                            pairs=HEADLINE["proactive"], budget_s=settings.budget_s.get("proactive", 0),
                            max_reps=settings.max_reps, until=settings.extend_until)
-        keys = ("wall_ms", "renewal_call_ms", "succeeded", "lost", "refresh_calls", "sent_twice")
+        keys = ("wall_ms", "succeeded", "lost", "refresh_calls", "sent_twice")
         row = {name: dict(summarise(r, *keys), runs=r) for name, r in runs.items()}
-        for name, r in runs.items():  # when the renewal was answered, the first GET after: where seen
-            for key in ("renewal_answered_ms", "first_get_after_ms"):
+        for name, r in runs.items():  # when the renewal left and was answered, the first GET after: where seen
+            for key in ("renewal_call_ms", "renewal_answered_ms", "first_get_after_ms"):
                 known = [run[key] for run in r if run[key] is not None]
                 if known:
                     row[name][key] = summary(known)

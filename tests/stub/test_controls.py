@@ -84,9 +84,11 @@ def test_delay_fault_delays_then_answers_normally(stub, envelope):
     envelope(response, 200)
     assert elapsed >= 0.15
     assert stub.stats()["rotations"] == 1
-    started = time.monotonic()
-    stub.refresh()
-    assert time.monotonic() - started < 0.15  # one fault, one call
+    # One fault, one call: the queue is empty after it (asked of the stub's state, not of a
+    # second call's wall time, which a loaded 2-core machine stretched past 150 ms in CI).
+    assert not stub.state.faults.refresh
+    envelope(stub.refresh(), 200)
+    assert stub.stats()["rotations"] == 2
 
 
 def test_drop_fault_closes_without_a_response_and_without_rotating(stub):
