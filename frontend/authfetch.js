@@ -13,10 +13,12 @@
 import { FLAGS, bodyKind, createEngine } from "./authfetch/engine.js";
 import { SIGNING, compileRoutes, pythonOptions, routeFlags, routesDiffer } from "./authfetch/routes.js";
 import { interpreterPath } from "./authfetch/where.js";
+import "./authfetch/wire.js"; // engine.js's own import, named here so it loads beside engine.js, not after it
 
 // The library modules, kept in step with frontend/authfetch/ by scripts/sync_pyscript_files.py.
 const MODULES = [/* modules */"__init__.py", "bridge.py", "client.py", "commands.py", "compat.py", "config.py", "coordinator.py", "errors.py", "events.py", "ffi.py", "inputs.py", "models.py", "servers.py", "session.py", "sync.py", "tabs.py", "tokens.py", "transport.py", "urls.py"/* end */];
 const BOOT_TIMEOUT_MS = 60000;
+const BOOT_DEFER_MAX_MS = 500; // the interpreter's loads wait for the page's first answers at most so long
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 const GAVE_UP = new Set(["session-expired", "refresh-failed", "non-replayable"]);
 const here = new URL(".", import.meta.url);
@@ -30,8 +32,12 @@ const ready = new Promise((resolve, reject) => { resolveReady = resolve; rejectR
 const api = (window.authfetch = { ready, nativeFetch, runtime, fetch: notReady });
 ready.catch(() => {}); // the page decides whether to handle it; no "unhandled rejection" noise
 let settled = false;
+let booting = false; // the boot has begun (startBoot, below)
+let deferTimer = null;
+let earlyFlying = 0; // the page's requests sent before Python, not yet answered
 
 async function notReady(input, init) {
+  startBoot(); // this request needs Python
   await ready;
   return api.fetch(input, init);
 }
@@ -57,17 +63,23 @@ const EARLY_PROFILE = 0; // Python numbers its clients' profiles from 1
 const early = earlyRoute();
 if (early) {
   const engine = (api._engine = createEngine({ maxInFlight: "auto", pacedOrigin: early.paced }));
-  engine.expectListener();
+  engine.expectListener(startBoot); // a 401 held: the coordinator is wanted now
   engine.profile(EARLY_PROFILE, JSON.stringify({ refreshOn: [401], headers: [], bearer: false }));
-  const earlyFetch = (input, init) => {
+  const earlyFetch = async (input, init) => {
     // A page may keep this function from load (const f = authfetch.fetch): once the boot is
     // over it hands over to what authfetch.fetch is then, Python's or the failure's.
     if (settled) return api.fetch(input, init);
-    return send(engine, EARLY_PROFILE, (url, method) => {
-      const flags = routeFlags(early, url);
-      if (flags < 0) return flags; // not http(s): fails now, as it would after boot
-      return flags & SIGNING || (flags & FLAGS.CREDENTIALED && !SAFE.has(method)) ? null : flags;
-    }, null, input, init);
+    earlyFlying += 1;
+    try {
+      return await send(engine, EARLY_PROFILE, (url, method) => {
+        const flags = routeFlags(early, url);
+        if (flags < 0) return flags; // not http(s): fails now, as it would after boot
+        return flags & SIGNING || (flags & FLAGS.CREDENTIALED && !SAFE.has(method)) ? null : flags;
+      }, null, input, init);
+    } finally {
+      earlyFlying -= 1;
+      if (!earlyFlying) startBoot(); // the page's first answers are in
+    }
   };
   api.fetch = earlyFetch;
 }
@@ -236,6 +248,39 @@ async function boot() {
   await interpreter.runPythonAsync('import sys\nsys.path.insert(0, "/authfetch-embed")\nfrom authfetch.bridge import boot\nboot()\n');
 }
 
-boot().catch((error) => fail(error.message));
+// The interpreter's loads wait for the page's first requests: its 20 files and its wasm module,
+// read beside them (from the HTTP cache too) and the interpreter's start on the main thread,
+// held the page's first answer 25-60 ms on the wire against 6-15 without them (cold start,
+// 2026-12-04, 6 runs). So the boot begins once every request the page sent before it is
+// answered; at once when something needs Python (a request that waits for it, a 401 held for
+// the coordinator) or nobody sees the page load (a tab opened in the background); when the
+// page's scripts have run and sent nothing; and at the latest BOOT_DEFER_MAX_MS after this
+// module ran (a long poll must not hold ready for ever).
+function startBoot() {
+  // A task later: the answer that wakes it reaches the page's code first (the boot's first
+  // steps, 20 fetches and an import, are synchronous work on the main thread).
+  if (booting) return;
+  booting = true;
+  clearTimeout(deferTimer);
+  nextTask(() => boot().catch((error) => fail(error.message)));
+}
+
+function nextTask(fn) {
+  // A message, not setTimeout(0): a hidden tab's timers wait for the next whole second.
+  const channel = new MessageChannel();
+  channel.port1.onmessage = () => { channel.port1.close(); fn(); };
+  channel.port2.postMessage(null);
+}
+
+deferTimer = setTimeout(startBoot, BOOT_DEFER_MAX_MS);
+if (!early || document.visibilityState === "hidden") {
+  startBoot(); // nothing leaves before Python, or no first answer anybody waits for
+} else {
+  // Module scripts run before DOMContentLoaded; the page's own (after this tag) and its
+  // DOMContentLoaded handlers have had their turn one task after it.
+  const quiet = () => nextTask(() => { if (!earlyFlying) startBoot(); });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", quiet, { once: true });
+  else quiet();
+}
 const bootTimer = setTimeout(() => fail(`not ready after ${BOOT_TIMEOUT_MS / 1000} s (see the console)`), BOOT_TIMEOUT_MS);
 ready.then(() => clearTimeout(bootTimer), () => clearTimeout(bootTimer));

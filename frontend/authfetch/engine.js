@@ -95,6 +95,7 @@ export function createEngine(settings, environment = {}) {
   let filling = true; // sending up to the limit (else waiting for refillAt)
   let listener = null;
   let backlog = null; // reports kept for a listener still to come (expectListener), else null
+  let onKept = null; // called once when the backlog gets a held answer (expectListener)
   let reports = [];
   let tracing = false; // per-request reports for a watcher (the demo's timeline); off: no cost
 
@@ -111,7 +112,15 @@ export function createEngine(settings, environment = {}) {
     const batch = reports;
     reports = [];
     if (!batch.length) return;
-    if (!listener && backlog) return void backlog.push(...batch);
+    if (!listener && backlog) {
+      backlog.push(...batch);
+      if (onKept && batch.some((item) => item[0] === "answered")) {
+        const wake = onKept;
+        onKept = null;
+        try { wake(); } catch (error) { console.error("authfetch: waking the coordinator failed:", error); }
+      }
+      return;
+    }
     if (!listener) return orphaned(batch, "nobody listens for the engine's reports");
     try {
       listener(JSON.stringify(batch));
@@ -502,15 +511,21 @@ export function createEngine(settings, environment = {}) {
       listener = callback || null;
       const kept = backlog;
       backlog = null;
+      onKept = null;
       if (kept && kept.length) {
         if (!reports.length) queueMicrotask(flush);
         reports.unshift(...kept);
       }
     },
-    expectListener() {
+    expectListener(wake) {
       // The one tag sends before its interpreter is up: reports wait for the coordinator
       // (its trips keep the gate shut meanwhile) instead of being settled as undecidable.
-      if (!listener) backlog = backlog || [];
+      // wake(), if given, is called once, when an answer is held for the coordinator (a 401):
+      // it is wanted now (the tag starts its interpreter then, if it has not yet). Other
+      // reports (a session seen) can wait for it.
+      if (listener) return;
+      backlog = backlog || [];
+      onKept = typeof wake === "function" ? wake : null;
     },
     trace(on) {
       tracing = !!on; // "trace" reports: [ident, phase, ms, status, attempt, detail]

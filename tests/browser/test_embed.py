@@ -328,3 +328,107 @@ def test_a_401_held_for_an_interpreter_that_never_comes_is_answered(browser, stu
         assert stub.stats()["requests"].get("GET /api/v1/users/profile", 0) == sent
     finally:
         context.close()
+
+
+# Sent from the tag's load event, as a page's first requests are: before the tag's own timers.
+FIRST_AT_LOAD = """document.addEventListener("load", (event) => {
+    if (!String(event.target.src || "").endsWith("/authfetch.js")) return;
+    const status = (url) => window.authfetch.fetch(url).then((r) => r.status, (e) => String(e));
+    window.first = status("/api/v1/users/profile");
+    window.second = status("/api/v1/users/profile?second=1");
+}, true);"""
+# Resource Timing of this page: path and query -> [startTime, responseStart, responseEnd] of
+# its first request (a replay comes later: the first is the 401).
+LOADS = """() => Object.fromEntries(performance.getEntriesByType("resource").reverse().map((e) => {
+    const url = new URL(e.name);
+    return [url.pathname + url.search, [e.startTime, e.responseStart, e.responseEnd]];
+}))"""
+SECOND = "/api/v1/users/profile?second=1"
+
+
+def reloaded_with_requests_at_load(browser, stub, *, expired=False):
+    """A signed-in embed page reloaded with FIRST_AT_LOAD, its second request held at a route."""
+    context, page = open_embed(browser, stub, runtime="mpy")
+    try:
+        page.evaluate(READY)
+        sign_in(page, stub)
+        held = []
+        page.route(lambda url: url.endswith(SECOND), lambda route: held.append(route))
+        page.add_init_script(FIRST_AT_LOAD)
+        if expired:
+            stub.expire()
+        page.reload()
+    except BaseException:
+        context.close()
+        raise
+    return context, page, held
+
+
+def closed(context, page):
+    page.unroute_all(behavior="ignoreErrors")
+    context.close()
+
+
+def routed(page, held, n=1):
+    for _ in range(250):  # a route's event reaches this side a moment after the page sent it
+        if len(held) >= n:
+            return held
+        page.wait_for_timeout(20)
+    raise AssertionError(f"{len(held)} of {n} requests reached the route")
+
+
+def interpreter_asked(loads):
+    return min(at[0] for path, at in loads.items() if path.endswith(("micropython.mjs", "pyodide.mjs")))
+
+
+def test_the_interpreter_loads_once_the_page_first_requests_are_answered(browser, stub):
+    """The interpreter's files, read beside the page's first requests, slowed their answers (cold
+    start, 2026-12-04): they are asked for only once the last of them is in."""
+    context, page, held = reloaded_with_requests_at_load(browser, stub)
+    try:
+        assert page.evaluate("() => window.first") == 200
+        routed(page, held)[0].continue_()  # the second is answered after the first
+        page.evaluate(READY)
+        assert page.evaluate("() => window.second") == 200
+        loads = page.evaluate(LOADS)
+        asked = interpreter_asked(loads)
+        # Not at the first answer, but once the second is in (or at the cap, 500 ms after the tag ran).
+        cap = loads["/static/authfetch/authfetch.js"][2] + 450
+        assert asked >= min(loads[SECOND][1], cap) and asked >= loads["/api/v1/users/profile"][1], (asked, loads[SECOND], cap)
+    finally:
+        closed(context, page)
+
+
+def test_a_401_at_load_boots_python_while_a_long_request_is_still_out(browser, stub):
+    """A long request (a long poll) is no reason to keep Python waiting: a 401 beside it starts
+    the boot at once, and is refreshed and replayed while the long one is still out."""
+    context, page, held = reloaded_with_requests_at_load(browser, stub, expired=True)
+    try:
+        page.evaluate(READY)
+        assert page.evaluate("() => window.first") == 200  # its 401 refreshed and replayed
+        stats = stub.stats()
+        assert stats["refresh_calls"] == 1 and stats["requests"].get("GET /api/v1/users/profile") == 2, stats
+        loads = page.evaluate(LOADS)
+        # The 401 woke the boot: not the 500 ms cap.
+        assert interpreter_asked(loads) < loads["/api/v1/users/profile"][2] + 300, (interpreter_asked(loads), loads)
+        # The long one, still out with the old cookie, was recalled and sent again with the new one.
+        routed(page, held, 2)
+        assert len(held) == 2 and page.evaluate("() => Promise.race([window.second, 'out'])") == "out"
+        held[-1].continue_()
+        assert page.evaluate("() => window.second") == 200
+        assert stub.stats()["refresh_calls"] == 1
+    finally:
+        closed(context, page)
+
+
+def test_ready_comes_while_the_page_first_request_is_still_out(browser, stub):
+    """The boot waits for the page's first answers, but not for one that does not come."""
+    context, page, held = reloaded_with_requests_at_load(browser, stub)
+    try:
+        page.evaluate(READY)
+        routed(page, held)
+        assert page.evaluate("() => Promise.race([window.second, 'out'])") == "out"
+        held[0].continue_()
+        assert page.evaluate("() => window.second") == 200
+    finally:
+        closed(context, page)

@@ -452,3 +452,65 @@ test("what Python reaches through the engine never throws: blocked storage, a cl
     else delete globalThis.document;
   }
 });
+
+test("expectListener: reports wait for a listener to come; a held answer wakes its caller, once", async () => {
+  const sent = [];
+  const fetch = (url, init) => new Promise((resolve) => sent.push({ answer: (status) => resolve(new Response("{}", { status })) }));
+  const engine = createEngine({ maxInFlight: null, pacedOrigin: "https://app.test" }, { fetch, readCookie: () => null });
+  assert.equal(engine.profile(0, JSON.stringify({ refreshOn: [401], headers: [], bearer: false })), "");
+  let woken = 0;
+  engine.expectListener(() => { woken += 1; });
+  const flags = CREDENTIALED | COORDINATED | RECALLABLE;
+  const ask = (ident) => engine.request(ident, 0, "https://app.test/api/x", "GET", null, null, flags, null);
+  const ok = ask(-1);
+  const first = ask(-2);
+  ask(-3);
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  await settle();
+  sent[0].answer(200);
+  assert.equal((await ok).response.status, 200);
+  await settle();
+  assert.equal(woken, 0, "a 2xx (the session seen) is reported but needs nobody now");
+  sent[1].answer(401);
+  await settle();
+  assert.equal(woken, 1, "the held 401 wakes the caller");
+  sent[2].answer(401);
+  await settle();
+  assert.equal(woken, 1, "once only");
+  assert.equal(JSON.parse(engine.state()).held, 2);
+  const reports = [];
+  engine.listen((text) => reports.push(...JSON.parse(text)));
+  await settle();
+  assert.deepEqual(reports.map((r) => r[0]), ["authenticated", "answered", "answered"], "what was kept reaches the listener that came");
+  engine.apply(JSON.stringify([["verdict", -2, "fail", "refresh-failed", "test"]]));
+  assert.equal((await first).error, "refresh-failed");
+});
+
+test("expectListener: a waker that throws costs a console line, not the held answer", async () => {
+  const sent = [];
+  const fetch = () => new Promise((resolve) => sent.push((status) => resolve(new Response("{}", { status }))));
+  const engine = createEngine({ maxInFlight: null }, { fetch, readCookie: () => null });
+  engine.profile(0, JSON.stringify({ refreshOn: [401], headers: [], bearer: false }));
+  let tried = 0;
+  engine.expectListener(() => { tried += 1; throw new Error("boom"); });
+  const call = engine.request(-1, 0, "https://app.test/api/x", "GET", null, null, CREDENTIALED | COORDINATED, null);
+  await new Promise((r) => setTimeout(r, 0));
+  const error = console.error;
+  const lines = [];
+  console.error = (...args) => lines.push(args.join(" "));
+  try {
+    sent[0](401);
+    await new Promise((r) => setTimeout(r, 0));
+  } finally {
+    console.error = error;
+  }
+  assert.equal(tried, 1);
+  assert.match(lines.join("\n"), /waking the coordinator failed/);
+  assert.equal(JSON.parse(engine.state()).held, 1, "the 401 is still held for the listener to come");
+  const reports = [];
+  engine.listen((text) => reports.push(...JSON.parse(text)));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(reports[0][0], "answered");
+  engine.apply(JSON.stringify([["verdict", -1, "deliver"]]));
+  assert.equal((await call).response.status, 401);
+});
