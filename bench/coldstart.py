@@ -8,7 +8,9 @@ when the response reaches the page's code. ``cached`` is the same navigation aga
 context, with the HTTP cache warm.
 """
 
-from .common import JS_CONTESTANTS, LOGIN, PAGE_TIMEOUT_MS, in_turn, pair_ratios, summarise
+import time
+
+from .common import JS_CONTESTANTS, LOGIN, PAGE_TIMEOUT_MS, in_time, in_turn, pair_ratios, summarise
 from .precision import ratio_summary
 
 PAGES = [(name, f"cold.html?contestant={name}") for name in JS_CONTESTANTS] + [
@@ -65,9 +67,15 @@ def run(settings, browser, stub, results, log):
     stub.reset()
     chosen = [(name, path) for name, path in PAGES if settings.keeps(name)]
     runs = {name: [] for name, _ in chosen}
+    until, last_s = settings.share_until("cold"), 0.0
     for rep in range(settings.cold_reps):
+        if not in_time(rep, last_s, until):
+            log(f"cold start: {rep} repetitions, stopped at its share of the run's time")
+            break
+        began = time.monotonic()
         for name, path in in_turn(chosen, rep):
             runs[name].append(once(browser, stub, path))
+        last_s = time.monotonic() - began
         log(f"cold start rep {rep + 1}/{settings.cold_reps}: "
             + ", ".join(f"{name} {r[-1]['cold_ms']:.0f}" for name, r in runs.items()))
     row = results["cold_start"] = {}

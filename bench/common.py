@@ -53,6 +53,19 @@ RUN_PY = """window.runPy = async (code) => {
 };"""
 
 
+# The scenarios after the first block, in the order they run (__main__.py), with their seconds
+# in the make bench of 2026-12-03 (1431 s): the shares of the time left (Settings.share_until).
+LATER = ("cold", "tabs", "profile", "body", "proactive")
+LATER_S = {"cold": 168, "tabs": 120, "profile": 136, "body": 9, "proactive": 230}
+MIN_REPS = 5  # what a scenario with a target runs however late it is: a median and an interval
+
+
+def in_time(rep, last_s, until, minimum=MIN_REPS):
+    """Whether repetition ``rep`` (from 0) may start: always below ``minimum``, else only if one
+    more like the last (``last_s`` seconds) ends by ``until`` (None: no limit)."""
+    return rep < minimum or until is None or time.monotonic() + last_s <= until
+
+
 class Settings:
     """How much to run: ``quick`` trims repetitions and sizes for development, never the
     scenario itself (N = 200 writes, 5 tabs x 40 stay as the issue sets them)."""
@@ -84,6 +97,11 @@ class Settings:
         # repetitions, ~4 min) must still fit a make bench of <= 25 min.
         self.started = time.monotonic()
         self.extend_until = self.started + 19 * 60
+        # ...and the scenarios after the first block (LATER) share what is left of 24 minutes,
+        # each in proportion to its time on 2026-12-03: past its share a scenario stops after
+        # MIN_REPS. On 2026-12-04 the machine ran 1.4-1.8 x slower (the 1 MiB round trip 108 ms
+        # against 59) and their fixed repetitions took make bench to 30 minutes.
+        self.deadline = self.started + 24 * 60 if extend else None
         # --pin: the stub on a core of its own, the browser on the rest. On 2 cores that leaves
         # the browser one: pinned on 2026-12-03, raw N = 1000 took 5.8 s against 3.5 s unpinned
         # the day before (not one run, but far past the noise), too slow for 25 minutes; off
@@ -93,6 +111,16 @@ class Settings:
         self.profile_reps = self.reps if quick or reps is not None else 12
         self.profile_burst_reps = self.reps  # where a burst's time goes: phases, not a target
         self.cold_reps = self.reps if quick or reps is not None else 10  # contestants in turn, paired by repetition
+
+    def share_until(self, scenario):
+        """The monotonic time past which ``scenario`` (one of LATER) adds no repetition beyond
+        MIN_REPS: its part of the time left, beside the later scenarios this run has. None:
+        no limit (quick, --reps)."""
+        if self.deadline is None:
+            return None
+        now = time.monotonic()
+        coming = [name for name in LATER[LATER.index(scenario):] if self.wants(name)]
+        return now + max(0.0, self.deadline - now) * LATER_S[scenario] / sum(LATER_S[name] for name in coming)
 
     def wants(self, scenario):
         return self.only is None or scenario in self.only
@@ -154,21 +182,25 @@ def in_turn(contestants, rep):
 
 
 def interleaved(reps, contestants, once, log, label, *, pairs=(), budget_s=0, max_reps=None, until=None,
-                warmup=True):
+                warmup=True, share_until=None):
     """Every contestant once per repetition, in turn (A B C, C B A, ...: in_turn), so each
     repetition's figures share the machine's moment; ``once(contestant, rep)`` gives one run's dict.
 
     A first repetition warms caches, JITs and connections and is dropped (``warmup``). After
     ``reps``, repetitions go on while the headline ``pairs`` have not resolved, for at most
-    ``budget_s`` seconds, ``max_reps`` in all, and not past the monotonic time ``until``."""
+    ``budget_s`` seconds, ``max_reps`` in all, and not past the monotonic time ``until``. Past
+    ``share_until`` (Settings.share_until) it stops after MIN_REPS, even short of ``reps``."""
     runs = {contestant.name: [] for contestant in contestants}
     if warmup:
         for contestant in contestants:
             once(contestant, -1)
         log(f"{label}: warm-up repetition done (dropped)")
     started = time.monotonic()
-    rep = 0
+    rep, last_s = 0, 0.0
     while True:
+        if not in_time(rep, last_s, share_until):
+            log(f"{label}: {rep} repetitions, stopped at its share of the run's time ({time.monotonic() - started:.0f} s)")
+            break
         if rep >= reps:
             if not pairs or headline_resolved(runs, pairs):
                 break
@@ -176,8 +208,10 @@ def interleaved(reps, contestants, once, log, label, *, pairs=(), budget_s=0, ma
             if now - started > budget_s or (max_reps and rep >= max_reps) or (until and now > until):
                 log(f"{label}: not resolved to +-5 % after {rep} repetitions ({now - started:.0f} s)")
                 break
+        began = time.monotonic()
         for contestant in in_turn(contestants, rep):
             runs[contestant.name].append(once(contestant, rep))
+        last_s = time.monotonic() - began
         rep += 1
         log(f"{label} rep {rep}/{reps}: " + ", ".join(f"{name} {r[-1]['wall_ms']:.0f}" for name, r in runs.items()))
     return runs

@@ -164,7 +164,8 @@ def run(settings, browser, results, log):
         # Interleaved: raw sees the same moments of the machine.
         runs = interleaved(settings.proactive_reps, contestants, lambda c, rep: c.once(stub), log, "proactive",
                            pairs=HEADLINE["proactive"], budget_s=settings.budget_s.get("proactive", 0),
-                           max_reps=settings.max_reps, until=settings.extend_until)
+                           max_reps=settings.max_reps, until=settings.extend_until,
+                           share_until=settings.share_until("proactive"))
         keys = ("wall_ms", "succeeded", "lost", "refresh_calls", "sent_twice")
         row = {name: dict(summarise(r, *keys), runs=r) for name, r in runs.items()}
         for name, r in runs.items():  # when the renewal left and was answered, the first GET after: where seen

@@ -28,7 +28,7 @@ import time
 
 from .bursts import PY_BURST, PY_FETCH_BURST, TIMED
 from .common import (
-    BENCH_READY, EMBED_READY, HARNESS_READY, LOGIN, PROFILE, REFRESH_URL, bench_url, embed_url, harness_url, in_turn,
+    BENCH_READY, EMBED_READY, HARNESS_READY, LOGIN, PROFILE, REFRESH_URL, bench_url, embed_url, harness_url, in_time, in_turn,
     new_page, pair_ratios,
 )
 from .precision import ratio_summary
@@ -236,9 +236,18 @@ def run(settings, browser, stub, results, log):
         started = time.monotonic()
         for contestant in contestants:
             contestant.once(settings, pids)  # a warm-up repetition, dropped
+        # Its share covers the bursts after (5 repetitions, about a third of its time on 2026-12-03).
+        until, last_s = settings.share_until("profile"), 0.0
+        if until is not None:
+            until -= (until - started) / 3
         for rep in range(settings.profile_reps):
+            if not in_time(rep, last_s, until):
+                log(f"profile: {rep} repetitions, stopped at its share of the run's time")
+                break
+            began = time.monotonic()
             for contestant in in_turn(contestants, rep):
                 runs[contestant.name].append(contestant.once(settings, pids))
+            last_s = time.monotonic() - began
             log(f"profile rep {rep + 1}/{settings.profile_reps} ({time.monotonic() - started:.0f} s)")
         bursts = {c.name: [] for c in contestants}
         for contestant in contestants:

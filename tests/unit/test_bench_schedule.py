@@ -59,3 +59,27 @@ def test_the_stub_and_the_browser_get_cores_of_their_own_and_pinning_is_undone()
     seen = pinned(stub, lambda: os.sched_getaffinity(0))
     assert seen == stub
     assert os.sched_getaffinity(0) == before
+
+
+def test_a_late_scenario_stops_after_the_minimum_at_its_share_of_the_time():
+    contestants = [Contestant("A"), Contestant("raw")]
+    once = lambda contestant, rep: {"wall_ms": 1.0}  # noqa: E731
+    late = interleaved(10, contestants, once, lambda line: None, "t", warmup=False, share_until=time.monotonic())
+    assert len(late["A"]) == 5  # MIN_REPS, though 10 were asked for
+    in_time_run = interleaved(10, contestants, once, lambda line: None, "t", warmup=False,
+                              share_until=time.monotonic() + 60)
+    assert len(in_time_run["A"]) == 10
+
+
+def test_the_later_scenarios_share_the_time_left_in_proportion():
+    from bench.common import LATER_S, Settings
+
+    settings = Settings()
+    settings.deadline = time.monotonic() + 1000
+    shares = {name: settings.share_until(name) - time.monotonic() for name in ("cold", "proactive")}
+    total = sum(LATER_S.values())
+    assert shares["cold"] == pytest.approx(1000 * LATER_S["cold"] / total, rel=0.01)
+    assert shares["proactive"] == pytest.approx(1000, rel=0.01)  # the last takes what is left
+    assert Settings(quick=True).share_until("cold") is None
+    settings.deadline = time.monotonic() - 5  # past the run's end: nothing beyond the minimum
+    assert settings.share_until("tabs") <= time.monotonic()
