@@ -13,7 +13,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "frontend")]
 from tests.browser.conftest import LAUNCH_ARGS, chromium_executable  # noqa: E402,F401
 from tests.support.stub_process import StubProcess  # noqa: E402,F401
 
-from .precision import ratio_summary, resolved  # noqa: E402
+from .precision import MIN_REPS, ratio_summary, resolved  # noqa: E402
 
 JS_CONTESTANTS = ("raw", "naive", "axios-auth-refresh", "axios-auth-refresh-nodedup")
 AUTHFETCH = ("authfetch-mpy", "authfetch-py", "authfetch-js", "authfetch-mpy-unheld", "authfetch-py-unheld")
@@ -57,7 +57,6 @@ RUN_PY = """window.runPy = async (code) => {
 # in the make bench of 2026-12-03 (1431 s): the shares of the time left (Settings.share_until).
 LATER = ("cold", "tabs", "profile", "body", "proactive")
 LATER_S = {"cold": 168, "tabs": 120, "profile": 136, "body": 9, "proactive": 230}
-MIN_REPS = 5  # what a scenario with a target runs however late it is: a median and an interval
 
 
 def in_time(rep, last_s, until, minimum=MIN_REPS):
@@ -198,9 +197,6 @@ def interleaved(reps, contestants, once, log, label, *, pairs=(), budget_s=0, ma
     started = time.monotonic()
     rep, last_s = 0, 0.0
     while True:
-        if not in_time(rep, last_s, share_until):
-            log(f"{label}: {rep} repetitions, stopped at its share of the run's time ({time.monotonic() - started:.0f} s)")
-            break
         if rep >= reps:
             if not pairs or headline_resolved(runs, pairs):
                 break
@@ -208,6 +204,9 @@ def interleaved(reps, contestants, once, log, label, *, pairs=(), budget_s=0, ma
             if now - started > budget_s or (max_reps and rep >= max_reps) or (until and now > until):
                 log(f"{label}: not resolved to +-5 % after {rep} repetitions ({now - started:.0f} s)")
                 break
+        if not in_time(rep, last_s, share_until):
+            log(f"{label}: {rep} repetitions, stopped at its share of the run's time ({time.monotonic() - started:.0f} s)")
+            break
         began = time.monotonic()
         for contestant in in_turn(contestants, rep):
             runs[contestant.name].append(once(contestant, rep))

@@ -83,3 +83,27 @@ def test_the_later_scenarios_share_the_time_left_in_proportion():
     assert Settings(quick=True).share_until("cold") is None
     settings.deadline = time.monotonic() - 5  # past the run's end: nothing beyond the minimum
     assert settings.share_until("tabs") <= time.monotonic()
+
+
+def test_a_repetition_starts_past_the_minimum_only_if_one_like_the_last_still_fits(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    contestants = [Contestant("A"), Contestant("raw")]
+
+    def once(contestant, rep):
+        clock[0] += 25.0  # 50 s a repetition, two contestants
+        return {"wall_ms": 1.0}
+
+    # 5 repetitions take 250 s; a share ending 80 s after them has room for one more, not two.
+    runs = interleaved(10, contestants, once, lambda line: None, "t", warmup=False, share_until=1330.0)
+    assert len(runs["A"]) == 6
+
+
+def test_the_shares_leave_out_what_the_run_skips_and_none_is_set_when_repetitions_are_asked_for():
+    from bench.common import LATER_S, Settings
+
+    settings = Settings(only=("cold", "proactive"))
+    settings.deadline = time.monotonic() + 1000
+    share = settings.share_until("cold") - time.monotonic()
+    assert share == pytest.approx(1000 * LATER_S["cold"] / (LATER_S["cold"] + LATER_S["proactive"]), rel=0.01)
+    assert Settings(reps=3).share_until("cold") is None
